@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""One entry point for working on threadkit: needs only python3 (3.11+) and the checkout.
+
+    python3 dev.py demo [demo options]   set up .venv and run the downloader demo
+    python3 dev.py test                  set up .venv and run lint, types and tests
+    python3 dev.py test --all            the same on every CPython 3.11+ on the machine
+    python3 dev.py bench [options]       run the benchmarks against the stdlib
+
+Each virtual environment is created on first use and reused afterwards; it is
+reinstalled when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+MINORS = range(11, 16)
+
+
+def _run(cmd: list[str], **kwargs: object) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+
+
+def _venv_python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _version_of(python: str) -> tuple[int, int] | None:
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    major, minor = out.split(".")
+    return int(major), int(minor)
+
+
+def find_pythons() -> dict[int, str]:
+    """Every CPython 3.11+ on PATH or under pyenv, by minor version."""
+    found: dict[int, str] = {}
+    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    for minor in MINORS:
+        candidates = [shutil.which(f"python3.{minor}") or ""]
+        candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.{minor}.*/bin/python3"))
+        for cand in candidates:
+            if cand and _version_of(cand) == (3, minor):
+                found[minor] = cand
+                break
+    return found
+
+
+def ensure_venv(python: str, venv: Path, extras: str) -> Path:
+    """Create (or reuse) ``venv`` with threadkit installed editable with ``extras``."""
+    stamp_text = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + extras.encode() + python.encode()
+    ).hexdigest()
+    stamp = venv / ".threadkit-stamp"
+    vpy = _venv_python(venv)
+    if vpy.exists() and stamp.exists() and stamp.read_text() == stamp_text:
+        return vpy
+    if not vpy.exists():
+        _run([python, "-m", "venv", str(venv)])
+    _run([str(vpy), "-m", "pip", "install", "-q", "--upgrade", "pip"])
+    target = f".[{extras}]" if extras else "."
+    _run([str(vpy), "-m", "pip", "install", "-q", "-e", target])
+    stamp.write_text(stamp_text)
+    return vpy
+
+
+def cmd_demo(args: list[str]) -> int:
+    vpy = ensure_venv(sys.executable, ROOT / ".venv", "progress")
+    return subprocess.run(
+        [str(vpy), "-m", "threadkit", "demo", *args], cwd=ROOT, check=False
+    ).returncode
+
+
+def _checks(vpy: Path, *, first: bool, slow: bool) -> None:
+    py = str(vpy)
+    _run([py, "-m", "ruff", "check", "."])
+    _run([py, "-m", "ruff", "format", "--check", "."])
+    _run([py, "-m", "mypy"])
+    _run([py, "-m", "pytest", "-q"])
+    if first and (ROOT / "mkdocs.yml").exists():
+        _run([py, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", "build/site"])
+    if first and slow:
+        _run([py, "-m", "pytest", "-q", "-m", "slow", "--timeout", "300"])
+    if first and (ROOT / "benchmarks" / "run.py").exists():
+        _run([py, "benchmarks/run.py", "--quick"])
+
+
+def cmd_test(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="dev.py test")
+    parser.add_argument("--all", action="store_true", help="every CPython 3.11+ found")
+    parser.add_argument("--slow", action="store_true", help="also run the slow stress tests")
+    opts = parser.parse_args(argv)
+    if opts.all:
+        pythons = find_pythons()
+        for minor in MINORS:
+            if minor not in pythons:
+                print(f"-- skipping Python 3.{minor}: not found on this machine", flush=True)
+    else:
+        minor = sys.version_info[1]
+        pythons = {minor: sys.executable}
+    if not pythons:
+        print("no CPython 3.11+ found", file=sys.stderr)
+        return 1
+    first = True
+    for minor, python in sorted(pythons.items()):
+        started = time.monotonic()
+        print(f"== Python 3.{minor} ({python})", flush=True)
+        vpy = ensure_venv(python, ROOT / f".venv-3.{minor}", "dev")
+        _checks(vpy, first=first, slow=opts.slow)
+        print(f"== Python 3.{minor}: ok in {time.monotonic() - started:.0f} s", flush=True)
+        first = False
+    return 0
+
+
+def cmd_bench(args: list[str]) -> int:
+    vpy = ensure_venv(sys.executable, ROOT / ".venv", "progress")
+    return subprocess.run([str(vpy), "benchmarks/run.py", *args], cwd=ROOT, check=False).returncode
+
+
+def main() -> int:
+    if sys.version_info < (3, 11):  # noqa: UP036 (dev.py may be run by an old python3)
+        print("threadkit needs Python 3.11 or newer", file=sys.stderr)
+        return 2
+    commands = {"demo": cmd_demo, "test": cmd_test, "bench": cmd_bench}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        return commands[sys.argv[1]](sys.argv[2:])
+    except subprocess.CalledProcessError as exc:
+        print(f"failed ({exc.returncode}): {' '.join(map(str, exc.cmd))}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
