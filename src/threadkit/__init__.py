@@ -5,20 +5,56 @@ The public names live here; the code lives in private modules named for one idea
 
 from __future__ import annotations
 
+from ._cancel import CancelToken as CancelToken
+from ._cancel import DeadlineExceeded as DeadlineExceeded
+from ._cancel import current_token as current_token
 from ._errors import BrokenPool as BrokenPool
+from ._errors import Cancelled as Cancelled
 from ._errors import PoolShutDown as PoolShutDown
 from ._errors import QueueFull as QueueFull
 from ._errors import SubmitTimeout as SubmitTimeout
 from ._errors import ThreadkitError as ThreadkitError
+from ._map import MapIterator as MapIterator
+from ._pool import WorkerPool as WorkerPool
+from ._reports import DroppedTask as DroppedTask
+from ._reports import PoolStatistics as PoolStatistics
+from ._reports import ShutdownReport as ShutdownReport
+from ._reports import Straggler as Straggler
+from ._threads import ThreadSnapshot as ThreadSnapshot
+from ._threads import dump_threads as dump_threads
+from ._threads import set_os_thread_name as set_os_thread_name
+from ._threads import start_thread as start_thread
+from ._threads import thread_name as thread_name
+from ._threads import thread_snapshots as thread_snapshots
+from ._threads import unique_name as unique_name
 from ._version import __version__ as __version__
+from ._worker import Worker as Worker
 
 __all__ = [
     "BrokenPool",
+    "CancelToken",
+    "Cancelled",
+    "DeadlineExceeded",
+    "DroppedTask",
+    "MapIterator",
     "PoolShutDown",
+    "PoolStatistics",
     "QueueFull",
+    "ShutdownReport",
+    "Straggler",
     "SubmitTimeout",
+    "ThreadSnapshot",
     "ThreadkitError",
+    "Worker",
+    "WorkerPool",
     "__version__",
+    "current_token",
+    "dump_threads",
+    "set_os_thread_name",
+    "start_thread",
+    "thread_name",
+    "thread_snapshots",
+    "unique_name",
 ]
 
 

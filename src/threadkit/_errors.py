@@ -3,6 +3,7 @@
 Every class says when it is raised. The tree::
 
     ThreadkitError(Exception)
+    ├── Cancelled(ThreadkitError)
     ├── PoolShutDown(ThreadkitError, RuntimeError)
     ├── QueueFull(ThreadkitError)
     │   └── SubmitTimeout(QueueFull, TimeoutError)
@@ -18,11 +19,34 @@ from __future__ import annotations
 
 from concurrent.futures.thread import BrokenThreadPool
 
-__all__ = ["BrokenPool", "PoolShutDown", "QueueFull", "SubmitTimeout", "ThreadkitError"]
+__all__ = [
+    "BrokenPool",
+    "Cancelled",
+    "PoolShutDown",
+    "QueueFull",
+    "SubmitTimeout",
+    "ThreadkitError",
+]
 
 
 class ThreadkitError(Exception):
     """Base class of every exception threadkit defines."""
+
+
+class Cancelled(ThreadkitError):
+    """Raised by ``CancelToken.raise_if_cancelled`` once the token is cancelled.
+
+    Attributes:
+        reason: The value given to ``CancelToken.cancel`` (``None`` when none was
+            given), or ``DeadlineExceeded`` when the token's deadline passed.
+    """
+
+    def __init__(self, reason: object = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return "cancelled" if self.reason is None else f"cancelled: {self.reason}"
 
 
 class PoolShutDown(ThreadkitError, RuntimeError):

@@ -1,0 +1,248 @@
+"""The future type threadkit pools hand out: a ``concurrent.futures.Future`` that never hides.
+
+It differs from its base class in four ways. Three fix ways the standard pool can lose
+track of work or errors, and one makes it cheaper:
+
+* ``cancel()`` cancels *and notifies* in one step. The base class only marks the future
+  cancelled and leaves the notification of ``wait``/``as_completed`` waiters to the worker
+  that eventually dequeues it; if no worker ever does (shutdown, hung workers), those
+  waiters hang. Here the worker side claims a future with :meth:`TaskFuture._tk_start`.
+* A done-callback that raises, even a ``BaseException``, is logged on the ``threadkit``
+  logger and the remaining callbacks still run; the thread completing the future (a pool
+  worker) is never killed by it.
+* A failed future whose exception nobody retrieved (``result()`` or ``exception()``) logs
+  that exception when it is garbage-collected, like asyncio's "exception was never
+  retrieved". Only failed futures pay for this.
+
+* Its ``_condition`` is a ``_FutureCondition``: one re-entrant lock object that
+  creates a real ``threading.Condition`` only when a thread actually waits. A standard
+  future allocates about a dozen objects for its condition; with many futures alive,
+  that garbage-collector load dominates the cost of a no-op task.
+
+Invariants: the state machine is the base class's (PENDING -> RUNNING -> FINISHED, or
+PENDING -> CANCELLED_AND_NOTIFIED), always changed under ``self._condition``; a threadkit
+future never rests in the intermediate CANCELLED state.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import logging
+import threading
+from concurrent.futures import Future
+from concurrent.futures import _base as _cf
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["TaskFuture", "describe_callable"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("threadkit")
+
+_PENDING: str = _cf.PENDING
+_RUNNING: str = _cf.RUNNING
+_CANCELLED: str = _cf.CANCELLED
+_NOTIFIED: str = _cf.CANCELLED_AND_NOTIFIED
+_FINISHED: str = _cf.FINISHED
+
+
+def describe_callable(fn: object) -> str:
+    """A short, safe description of a task's callable for logs and reports."""
+    try:
+        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+        if isinstance(name, str):
+            module = getattr(fn, "__module__", None)
+            return f"{module}.{name}" if isinstance(module, str) else name
+        return repr(fn)
+    except Exception:  # a broken __repr__ must not break reporting
+        return f"<{type(fn).__name__} object>"
+
+
+class _UnretrievedGuard:
+    """Logs a future's exception when dropped, unless the future cleared it first."""
+
+    __slots__ = ("exc", "what")
+
+    def __init__(self, exc: BaseException, what: str) -> None:
+        self.exc: BaseException | None = exc
+        self.what = what
+
+    def __del__(self) -> None:
+        if self.exc is None:  # disarmed: somebody retrieved the exception
+            return
+        with contextlib.suppress(Exception):  # logging may be torn down at exit
+            logger.error(
+                "exception of task %s was never retrieved",
+                self.what,
+                exc_info=(type(self.exc), self.exc, self.exc.__traceback__),
+            )
+
+
+def _light_condition_type() -> Callable[[], Any]:
+    """The class of a future's ``_condition``; ``threading.Condition`` if RLock is final."""
+    try:
+
+        class _FutureCondition(_thread.RLock):  # type: ignore[misc]
+            """What a future needs of a ``Condition``: an RLock that makes one lazily.
+
+            The standard library uses a future's ``_condition`` only as a lock (``with``,
+            ``acquire``, ``release``) and through ``wait`` and ``notify_all``, each called
+            with the lock held; so the real Condition, created under the lock by the first
+            waiter, is seen by every later ``notify_all``.
+            """
+
+            __slots__ = ("_cond",)
+
+            def __init__(self) -> None:
+                self._cond: threading.Condition | None = None
+
+            def wait(self, timeout: float | None = None) -> bool:
+                cond = self._cond
+                if cond is None:
+                    cond = self._cond = threading.Condition(self)
+                return cond.wait(timeout)
+
+            def notify_all(self) -> None:
+                cond = self._cond
+                if cond is not None:
+                    cond.notify_all()
+
+            def notify(self, n: int = 1) -> None:
+                cond = self._cond
+                if cond is not None:
+                    cond.notify(n)
+
+    except TypeError:  # pragma: no cover - an interpreter whose RLock cannot be subclassed
+        return threading.Condition
+    return _FutureCondition
+
+
+_make_condition = _light_condition_type()
+
+
+class TaskFuture(Future[T]):
+    """A ``concurrent.futures.Future`` as returned by threadkit pools.
+
+    Use it exactly like its base class; :func:`concurrent.futures.wait`,
+    :func:`~concurrent.futures.as_completed`, :func:`asyncio.wrap_future` and
+    ``loop.run_in_executor`` all accept it.
+    """
+
+    # Class-level defaults keep the per-future cost at zero until a task fails.
+    _tk_guard: _UnretrievedGuard | None = None
+    _tk_what: str | None = None
+
+    def __init__(self) -> None:
+        # The base class's attributes, with the light condition (a test pins the set).
+        self._condition = _make_condition()
+        self._state = _PENDING
+        self._result = None
+        self._exception = None
+        self._waiters = []
+        self._done_callbacks: list[Callable[[Future[T]], object]] = []
+
+    def cancel(self) -> bool:
+        """Cancel the future if it has not started, and notify every waiter at once.
+
+        Returns:
+            ``True`` if the future is cancelled (now or before), ``False`` if it is
+            running or done.
+        """
+        with self._condition:
+            state = self._state
+            if state in (_RUNNING, _FINISHED):
+                return False
+            if state in (_CANCELLED, _NOTIFIED):
+                return True
+            self._state = _NOTIFIED
+            for waiter in self._waiters:
+                waiter.add_cancelled(self)
+            self._condition.notify_all()
+        self._invoke_callbacks()
+        return True
+
+    def set_running_or_notify_cancel(self) -> bool:
+        """As in the base class; a future cancelled by :meth:`cancel` reports ``False``."""
+        with self._condition:
+            if self._state == _NOTIFIED:
+                return False
+        return super().set_running_or_notify_cancel()
+
+    def _tk_start(self) -> bool:
+        """Move PENDING to RUNNING for the worker about to run the task.
+
+        Returns ``False`` (and the task must not run) if the future was cancelled.
+        """
+        with self._condition:
+            if self._state == _PENDING:
+                self._state = _RUNNING
+                return True
+            return False
+
+    def _tk_fail(self, exc: BaseException, fn: object, log_unretrieved: bool) -> None:
+        """Set the exception of a running task, arming the unretrieved-exception log."""
+        if log_unretrieved:
+            self._tk_what = describe_callable(fn)
+        self.set_exception(exc)
+
+    def _tk_fail_unstarted(self, exc: BaseException) -> bool:
+        """Fail a future that never started; ``False`` if it was cancelled meanwhile."""
+        if not self._tk_start():
+            return False
+        self.set_exception(exc)
+        return True
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        """Set the future's exception (for executors); see the base class."""
+        if self._tk_what is not None and exception is not None:
+            # Armed before the waiters can see the exception, so a waiter that
+            # retrieves it at once always finds the guard to disarm.
+            self._tk_guard = _UnretrievedGuard(exception, self._tk_what)
+        try:
+            super().set_exception(exception)
+        except BaseException:
+            self._tk_disarm()
+            raise
+
+    def _tk_disarm(self) -> None:
+        guard = self._tk_guard
+        if guard is not None:
+            guard.exc = None
+            self._tk_guard = None
+
+    def result(self, timeout: float | None = None) -> T:
+        """Return the task's result; see :meth:`concurrent.futures.Future.result`."""
+        try:
+            return super().result(timeout)
+        finally:
+            if self._tk_guard is not None and self._state == _FINISHED:
+                self._tk_disarm()
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Return the task's exception; see :meth:`concurrent.futures.Future.exception`."""
+        exc = super().exception(timeout)
+        self._tk_disarm()
+        return exc
+
+    def _invoke_callbacks(self) -> None:
+        # The base class logs an Exception from a callback and lets a BaseException
+        # escape, which kills the completing worker and skips the remaining callbacks.
+        interrupt: BaseException | None = None
+        for callback in self._done_callbacks:
+            try:
+                callback(self)
+            except BaseException as exc:
+                logger.exception("done-callback %s of %r raised", describe_callable(callback), self)
+                if (
+                    interrupt is None
+                    and isinstance(exc, KeyboardInterrupt | SystemExit)
+                    and threading.current_thread() is threading.main_thread()
+                ):
+                    interrupt = exc
+        if interrupt is not None:
+            # In the main thread a Ctrl-C or exit request must not vanish into a log.
+            raise interrupt

@@ -1,0 +1,244 @@
+"""Map runs: many calls of one function, fed to a pool without a Future per item.
+
+A :class:`MapRun` holds its pending items in a deque; the pool's task queue carries one
+token (the run itself) per chunk, and a worker that takes a token claims up to
+``chunksize`` items with atomic ``popleft`` calls. Results travel back to the one
+consuming thread through :class:`MapIterator`, in input order or as they complete.
+
+Guarantees:
+    * Every item fed to the pool ends, for the consumer, as a value, the exception it
+      raised, or ``CancelledError``; a consumer never waits on an item that nobody will
+      run (shutdown and a broken pool deliver markers for the items they drop).
+    * Input is read in the consumer's thread only: all at once at the call (eager, as
+      ``Executor.map``) or ``buffersize`` at a time (lazy), never in a worker.
+    * Closing the iterator, or dropping it after iteration began, cancels the items that
+      have not started; dropping it before the first ``next()`` cancels nothing, so a
+      ``map`` called only for its side effects still runs every item.
+
+No Python-level lock is shared: ``pending`` is touched only with single atomic deque
+operations, and outcomes reach the consumer through a ``SimpleQueue`` (C-level, and
+interruptible by Ctrl-C while the consumer waits); reordering happens in the consumer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+from concurrent.futures import CancelledError
+from queue import Empty, SimpleQueue
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    import contextvars
+    from collections.abc import Callable, Iterator
+
+    from ._pool import _Core
+
+__all__ = ["CANCELLED", "FAILED", "OK", "PROCESS", "MapIterator", "MapRun"]
+
+T = TypeVar("T")
+
+OK, FAILED, CANCELLED = 0, 1, 2
+
+# Stands in for the running thread's own Worker.process, in map runs and task entries.
+PROCESS: Any = object()
+
+# (index, args) of one item waiting in a run.
+Item = tuple[int, tuple[Any, ...]]
+# (index, kind, value) of one finished item.
+Outcome = tuple[int, int, Any]
+
+
+class MapRun:
+    """The shared state of one ``map``/``process`` call."""
+
+    __slots__ = ("chunksize", "ctx", "fn", "out", "pending")
+
+    def __init__(self, fn: Callable[..., Any], ctx: contextvars.Context, *, chunksize: int) -> None:
+        self.fn = fn
+        self.ctx = ctx
+        self.chunksize = chunksize
+        self.pending: deque[Item] = deque()  # single atomic operations only
+        self.out: SimpleQueue[Outcome] = SimpleQueue()  # workers -> the consumer
+
+    def claim(self) -> list[Item]:
+        """Take up to ``chunksize`` pending items (empty if others took them all)."""
+        popleft = self.pending.popleft
+        if self.chunksize == 1:
+            try:
+                return [popleft()]
+            except IndexError:
+                return []
+        chunk: list[Item] = []
+        with contextlib.suppress(IndexError):
+            for _ in range(self.chunksize):
+                chunk.append(popleft())  # noqa: PERF401 (stops at the first IndexError)
+        return chunk
+
+    def take_all(self) -> list[Item]:
+        """Remove and return every pending item (for cancellation)."""
+        popleft = self.pending.popleft
+        items: list[Item] = []
+        with contextlib.suppress(IndexError):
+            while True:
+                items.append(popleft())
+        return items
+
+    def run_chunk(self, chunk: list[Item], worker: Any) -> tuple[int, int]:
+        """Run ``chunk`` in the calling worker; return (completed, failed) counts.
+
+        ``worker`` is the thread's Worker object (or ``None``); it runs ``PROCESS`` runs.
+        """
+        ctx = self.ctx
+        fn = self.fn
+        if fn is PROCESS:
+            fn = worker.process
+        else:
+            worker = None
+        put = self.out.put
+        failed = 0
+        for index, args in chunk:
+            try:
+                value = ctx.copy().run(fn, *args)
+            except BaseException as exc:
+                if worker is not None and isinstance(exc, Exception):
+                    worker._tk_on_error(args[0], exc)
+                put((index, FAILED, exc))
+                failed += 1
+            else:
+                put((index, OK, value))
+        return len(chunk) - failed, failed
+
+    def deliver(self, outcomes: list[Outcome]) -> None:
+        """Hand outcomes decided elsewhere (cancelled, pool broken) to the consumer."""
+        for outcome in outcomes:
+            self.out.put(outcome)
+
+
+class MapIterator(Generic[T]):
+    """The iterator returned by ``map``, ``map_unordered`` and ``process``.
+
+    Iterate it for the results; call :meth:`close` (or leave a ``with`` block) to cancel
+    the items that have not started.
+    """
+
+    __slots__ = (
+        "_core",
+        "_deadline",
+        "_inputs",
+        "_next_index",
+        "_ordered",
+        "_run",
+        "_started",
+        "_stash",
+        "_unfinished",
+        "_want",
+    )
+
+    def __init__(
+        self,
+        core: _Core,
+        run: MapRun,
+        inputs: Iterator[tuple[Any, ...]] | None,
+        fed: int,
+        deadline: float | None,
+        *,
+        ordered: bool,
+    ) -> None:
+        self._core: _Core | None = core
+        self._run = run
+        self._ordered = ordered
+        self._stash: dict[int, tuple[int, Any]] = {}  # ordered: outcomes that came early
+        self._want = 0  # ordered: the index to yield next
+        self._inputs = inputs  # None once exhausted (or for an eager map)
+        self._next_index = fed
+        self._unfinished = fed  # items fed and not yet yielded
+        self._deadline = deadline
+        self._started = False
+
+    def __iter__(self) -> MapIterator[T]:
+        return self
+
+    def __enter__(self) -> MapIterator[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __next__(self) -> T:
+        self._started = True
+        if self._core is None:
+            raise StopIteration
+        if self._unfinished == 0 and not self._feed():
+            self._finish()
+            raise StopIteration
+        try:
+            kind, value = self._take()
+            self._unfinished -= 1
+            if kind == OK:
+                self._feed()
+                return value  # type: ignore[no-any-return]
+            if kind == CANCELLED:
+                raise CancelledError
+            raise value
+        except BaseException:
+            self.close()
+            raise
+
+    def _take(self) -> tuple[int, Any]:
+        """Wait for the next outcome to yield (this thread only touches the stash)."""
+        deadline = self._deadline
+        get = self._run.out.get
+        stash = self._stash
+        while True:
+            if self._ordered and self._want in stash:
+                found = stash.pop(self._want)
+                self._want += 1
+                return found
+            try:
+                if deadline is None:
+                    index, kind, value = get()
+                else:
+                    index, kind, value = get(timeout=max(0.0, deadline - time.monotonic()))
+            except Empty:
+                raise TimeoutError("map results were not ready before the timeout") from None
+            if not self._ordered:
+                return kind, value
+            stash[index] = (kind, value)
+
+    def _feed(self) -> bool:
+        """Read one more input item and hand it to the pool; ``False`` if none is left."""
+        inputs = self._inputs
+        if inputs is None or self._core is None:
+            return False
+        try:
+            args = next(inputs)
+        except StopIteration:
+            self._inputs = None
+            return False
+        index = self._next_index
+        self._next_index += 1
+        self._core.feed_map(self._run, [(index, args)])
+        self._unfinished += 1
+        return True
+
+    def _finish(self) -> None:
+        self._core = None
+        self._inputs = None
+
+    def close(self) -> None:
+        """Stop iterating: cancel every item that has not started and read no more input.
+
+        Items already running finish; their results are discarded.
+        """
+        core = self._core
+        self._finish()
+        if core is not None:
+            core.cancel_map(self._run)
+
+    def __del__(self) -> None:
+        # Like a generator: finalizing a started iteration cancels what is left; one
+        # never started (a map called for its side effects) runs to the end.
+        if self._started and self._core is not None:
+            self.close()

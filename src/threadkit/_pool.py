@@ -1,0 +1,1166 @@
+"""WorkerPool: a drop-in ``ThreadPoolExecutor`` with backpressure and bounded shutdown.
+
+The public :class:`WorkerPool` is a thin face over :class:`_Core`, which holds every piece
+of shared state. Worker threads reference the core, never the pool, so a pool nobody
+references is garbage-collected; its finalizer shuts the core down and the workers drain
+the queue and exit.
+
+Design: the hot path takes no Python-level lock that workers share. Entries travel
+through a ``queue.SimpleQueue`` (its put and get are atomic in C, on free-threaded
+builds too), and each worker keeps its own counters, written by it alone. A Python
+lock held by one thread across a GIL switch stalls every other thread that wants it,
+and a lock shared by submitters and workers on every task turns that into a convoy.
+``_Core.lock`` is therefore taken only by submitters, by workers going idle or exiting,
+and by shutdown, statistics and the rare paths.
+
+Core invariants:
+    * Every entry put on ``tasks`` is taken exactly once: by a worker (which runs it or,
+      if its future was cancelled, skips it) or by a drain (cancelling shutdown, broken
+      pool), which resolves it. ``_STOP`` is put only after intake stopped, so every
+      entry accepted before it is ahead of it, and a worker passes it on before exiting.
+    * Submission checks the state and puts the entry under ``lock``; shutdown changes
+      the state under ``lock``. So nothing is put after the last worker may have left.
+    * A worker retires (idle timeout) only under ``lock`` and only while ``tasks`` is
+      empty; since puts happen under the same lock, a retiring worker never strands a
+      task. ``alive`` counts the workers that are capacity.
+    * With ``max_queue``, ``slots`` holds one token per free queue place. A submitter
+      takes a token before queueing a task; the worker that takes the task returns it.
+      Blocked submitters wait in ``slots.get`` (C-level, interruptible by Ctrl-C) and are
+      woken by a returned token or by ``_STOP``, which each passes on.
+    * ``submitted == completed + failed + cancelled + queued + busy`` whenever the pool
+      is quiescent, and ``queued`` is derived from that identity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import itertools
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+import weakref
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, ParamSpec, TypeVar, final
+
+from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
+from ._futures import TaskFuture, describe_callable
+from ._map import CANCELLED, FAILED, PROCESS, MapIterator, MapRun
+from ._reports import DroppedTask, PoolStatistics, ShutdownReport, Straggler
+from ._threads import set_os_thread_name, unique_name
+from ._validate import check_int, check_timeout
+from ._worker import In, Out, Worker
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from concurrent.futures import Future
+    from types import TracebackType
+    from typing import Self
+
+__all__ = ["OverflowPolicy", "WorkerPool"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+logger = logging.getLogger("threadkit")
+
+OverflowPolicy = Literal["block", "reject", "caller_runs", "drop_oldest"]
+_POLICIES: Final = ("block", "reject", "caller_runs", "drop_oldest")
+
+_RUNNING, _SHUTDOWN, _BROKEN = "running", "shut down", "broken"
+
+# Put on the task queue (and the slot queue) when intake stops; passed from thread to thread.
+_STOP: Final = None
+# Returned by _Core.wait_for_work when an idle worker retires.
+_RETIRE: Final = object()
+# Stands in for the thread's own Worker.process in task entries and map runs.
+_PROCESS: Final = PROCESS
+
+# A task entry: (future, fn, args, kwargs, context).
+_Task = tuple[TaskFuture[Any], Any, tuple[Any, ...], dict[str, Any], contextvars.Context]
+
+_pool_counter = itertools.count()
+_live_cores: weakref.WeakSet[_Core] = weakref.WeakSet()
+_live_lock = threading.Lock()
+_hooks_installed = False
+_interpreter_exiting = False
+_current = threading.local()
+
+
+def _default_max_workers() -> int:
+    # As ThreadPoolExecutor computes it on the running Python (process_cpu_count on 3.13+).
+    cpu_count: Callable[[], int | None] = getattr(os, "process_cpu_count", os.cpu_count)
+    return min(32, (cpu_count() or 1) + 4)
+
+
+class _WorkerState:
+    """One worker thread's record.
+
+    ``task``, ``items``, ``started`` and the three outcome counters are written only by
+    the worker itself; other threads read them (statistics, stragglers) without a lock,
+    which is safe for single attribute reads and exact whenever the pool is quiescent.
+    """
+
+    __slots__ = (
+        "cancelled",
+        "completed",
+        "failed",
+        "idle",
+        "index",
+        "instance",
+        "items",
+        "name",
+        "retiring",
+        "started",
+        "task",
+        "thread",
+    )
+
+    def __init__(self, name: str, index: int) -> None:
+        self.name = name
+        self.index = index
+        self.thread: threading.Thread | None = None
+        self.task: object = None  # the entry being run, or None
+        self.items = 0  # tasks/map items in `task`
+        self.started = 0.0
+        self.completed = self.failed = self.cancelled = 0
+        self.idle = False  # guarded by the core's lock
+        self.retiring = False  # guarded by the core's lock
+        self.instance: Any = None  # the thread's Worker object (worker= pools)
+
+
+class _Core:
+    """The shared state and the algorithms of one pool."""
+
+    def __init__(
+        self,
+        *,
+        max_workers: int,
+        prefix: str,
+        initializer: Callable[..., object] | None,
+        initargs: tuple[Any, ...],
+        worker_factory: Callable[[], Any] | None,
+        max_queue: int | None,
+        overflow: OverflowPolicy,
+        submit_timeout: float | None,
+        min_workers: int,
+        idle_timeout: float | None,
+        log_unretrieved: bool,
+    ) -> None:
+        self.max_workers = max_workers
+        self.prefix = prefix
+        self.initializer = initializer
+        self.initargs = initargs
+        self.worker_factory = worker_factory
+        self.max_queue = max_queue
+        self.overflow = overflow
+        self.submit_timeout = submit_timeout
+        self.min_workers = min_workers
+        self.idle_timeout = idle_timeout
+        self.log_unretrieved = log_unretrieved
+
+        self.tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.slots: queue.SimpleQueue[Any] | None = None
+        if max_queue is not None:
+            self.slots = queue.SimpleQueue()
+            for _ in range(max_queue):
+                self.slots.put(True)
+
+        self.lock = threading.Lock()
+        self.workers: set[_WorkerState] = set()  # every live worker thread
+        self.alive = 0  # workers that count as capacity (not retiring)
+        self.idle = 0  # workers waiting in tasks.get()
+        self.state = _RUNNING
+        self.broken_message = ""
+        self.broken_cause: BaseException | None = None
+        self.abandoned = False  # a shutdown gave up waiting: interpreter exit will not wait
+        self.inline = 0  # tasks running in a submitter's thread
+        self.next_index = 0
+        # Totals; the live workers' own counters are added in statistics().
+        self.submitted = 0
+        self.completed = 0
+        self.failed = 0
+        self.cancelled = 0
+        self.rejected = 0
+
+    # -- intake ------------------------------------------------------------------------
+
+    def closed_error(self) -> Exception:
+        """The error a submission gets when the pool is not running."""
+        if self.state == _BROKEN:
+            return self.broken_error()
+        if _interpreter_exiting:
+            return PoolShutDown("cannot schedule new futures after interpreter shutdown")
+        return PoolShutDown("cannot schedule new futures after shutdown")
+
+    def broken_error(self) -> BrokenPool:
+        err = BrokenPool(self.broken_message)
+        err.__cause__ = self.broken_cause
+        return err
+
+    def submit(self, entry: _Task, *, try_only: bool = False) -> bool:
+        """Accept a task entry or raise; ``False`` if ``try_only`` and the queue is full."""
+        slots = self.slots
+        if slots is not None:
+            try:
+                token = slots.get_nowait()
+            except queue.Empty:
+                if try_only:
+                    with self.lock:
+                        if self.state != _RUNNING or _interpreter_exiting:
+                            raise self.closed_error() from None
+                        self.rejected += 1
+                    return False
+                return self._overflow(entry)
+            if token is _STOP:
+                slots.put(_STOP)
+                with self.lock:
+                    raise self.closed_error()
+        self._accept(entry)
+        return True
+
+    def _accept(self, entry: _Task) -> None:
+        """Queue ``entry`` or start a worker for it; the caller holds a slot if bounded."""
+        slots = self.slots
+        with self.lock:
+            if self.state != _RUNNING or _interpreter_exiting:
+                if slots is not None:
+                    slots.put(True)
+                raise self.closed_error()
+            if not self.idle and self.alive < self.max_workers:
+                if slots is not None:
+                    # Never queued: the new worker runs it first. Returned before the
+                    # thread starts, so the task itself finds the place free.
+                    slots.put(True)
+                self._spawn(entry)  # if this raises, the task was never accepted
+                self.submitted += 1
+                return
+            self.tasks.put(entry)
+            self.submitted += 1
+
+    def _overflow(self, entry: _Task) -> bool:
+        """Apply the overflow policy: the bounded queue has no free place."""
+        policy = self.overflow
+        if policy == "block" and getattr(_current, "core", None) is self:
+            # A worker blocking on its own full pool could wait forever for itself:
+            # run the task inline instead (documented).
+            policy = "caller_runs"
+        if policy == "reject":
+            with self.lock:
+                if self.state != _RUNNING or _interpreter_exiting:
+                    raise self.closed_error()
+                self.rejected += 1
+            raise QueueFull(f"the pool's queue is full ({self.max_queue} tasks waiting)")
+        if policy == "caller_runs":
+            with self.lock:
+                if self.state != _RUNNING or _interpreter_exiting:
+                    raise self.closed_error()
+                self.submitted += 1
+                self.inline += 1
+            self._run_inline(entry)
+            return True
+        if policy == "drop_oldest":
+            return self._drop_oldest(entry)
+        return self._block(entry)
+
+    def _block(self, entry: _Task) -> bool:
+        """Wait for a free place in the queue, then queue ``entry`` (``"block"`` policy)."""
+        assert self.slots is not None
+        timeout = self.submit_timeout
+        try:
+            token = self.slots.get(timeout=timeout)  # C-level wait; Ctrl-C interrupts it
+        except queue.Empty:
+            with self.lock:
+                self.rejected += 1
+            raise SubmitTimeout(f"no room in the pool's queue within {timeout} s") from None
+        if token is _STOP:
+            self.slots.put(_STOP)  # wake the next blocked submitter too
+            with self.lock:
+                raise self.closed_error()
+        self._accept(entry)
+        return True
+
+    def _drop_oldest(self, entry: _Task) -> bool:
+        """Cancel the oldest queued task and queue ``entry`` in its place."""
+        with self.lock:
+            if self.state != _RUNNING or _interpreter_exiting:
+                raise self.closed_error()
+            others: list[Any] = []
+            victim: _Task | None = None
+            while victim is None:
+                try:
+                    found = self.tasks.get_nowait()
+                except queue.Empty:
+                    break
+                if type(found) is tuple:
+                    victim = found
+                else:
+                    others.append(found)  # map tokens: their order carries no meaning
+            for other in others:
+                self.tasks.put(other)
+            if victim is not None:
+                self.tasks.put(entry)  # takes over the victim's place
+                self.submitted += 1
+                self.cancelled += 1
+        if victim is None:
+            return self.submit(entry)  # workers emptied the queue meanwhile: there is room
+        victim[0].cancel()
+        return True
+
+    def _run_inline(self, entry: _Task) -> None:
+        """Run a task in the submitting thread (``caller_runs``)."""
+        fut = entry[0]
+        ws = getattr(_current, "worker", None) if getattr(_current, "core", None) is self else None
+        outcome = _run_task(entry, ws, self.log_unretrieved)
+        with self.lock:
+            self.inline -= 1
+            if outcome == 0:
+                self.completed += 1
+            elif outcome == FAILED:
+                self.failed += 1
+            else:
+                self.cancelled += 1
+        if outcome == FAILED and threading.current_thread() is threading.main_thread():
+            exc = fut.exception(0)
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise exc  # a Ctrl-C in the caller's own thread is the caller's
+
+    def feed_map(self, run: MapRun, items: list[tuple[int, tuple[Any, ...]]]) -> None:
+        """Add map items to ``run`` and put queue tokens for them.
+
+        A worker holding a token keeps claiming chunks until the run is empty, so a
+        batch needs no more tokens than there are workers to run it. Every feed puts
+        at least one token after its items, so no item is left without a worker coming.
+        """
+        if not items:
+            return
+        tokens = min(-(-len(items) // run.chunksize), self.max_workers)
+        with self.lock:
+            if self.state != _RUNNING or _interpreter_exiting:
+                raise self.closed_error()
+            run.pending.extend(items)
+            self.submitted += len(items)
+            for _ in range(min(tokens - self.idle, self.max_workers - self.alive)):
+                try:
+                    self._spawn(None)
+                except BaseException:
+                    if self.alive == 0:
+                        run.pending.clear()
+                        self.submitted -= len(items)
+                        raise
+                    logger.warning("could not start a worker thread; %d alive", self.alive)
+                    break
+            put = self.tasks.put
+            for _ in range(tokens):
+                put(run)
+
+    def cancel_map(self, run: MapRun) -> None:
+        """Cancel the items of ``run`` that have not started (its consumer is gone)."""
+        dropped = len(run.take_all())
+        if dropped:
+            with self.lock:
+                self.cancelled += dropped
+
+    # -- workers -----------------------------------------------------------------------
+
+    def _spawn(self, first: object) -> None:
+        """Start a worker whose first entry is ``first`` (lock held); raises on failure."""
+        ws = _WorkerState(unique_name(self.prefix), self.next_index)
+        if type(first) is tuple:
+            ws.task = first
+            ws.items = 1
+            ws.started = time.monotonic()
+        thread = threading.Thread(
+            target=_worker_main, args=(self, ws, first), name=ws.name, daemon=True
+        )
+        ws.thread = thread
+        self.workers.add(ws)
+        self.alive += 1
+        try:
+            thread.start()
+        except BaseException:
+            self.workers.discard(ws)
+            self.alive -= 1
+            raise
+        self.next_index += 1
+
+    def wait_for_work(self, ws: _WorkerState) -> Any:
+        """Block until an entry arrives; ``_RETIRE`` after ``idle_timeout`` of nothing."""
+        timeout = self.idle_timeout
+        with self.lock:
+            self.idle += 1
+            ws.idle = True
+        try:
+            while True:
+                try:
+                    return self.tasks.get(timeout=timeout)
+                except queue.Empty:
+                    with self.lock:
+                        # Puts happen under this lock, so an empty queue here stays empty
+                        # until this worker is no longer counted as capacity.
+                        if self.tasks.empty() and self.alive > self.min_workers:
+                            ws.retiring = True
+                            self.alive -= 1
+                            return _RETIRE
+        finally:
+            with self.lock:
+                self.idle -= 1
+                ws.idle = False
+
+    def init_thread(self, ws: _WorkerState) -> bool:
+        """Run the initializer and the Worker's setup in the new thread; break on failure."""
+        try:
+            if self.initializer is not None:
+                self.initializer(*self.initargs)
+            if self.worker_factory is not None:
+                from ._worker import start_worker
+
+                ws.instance = start_worker(self.worker_factory, ws, self)
+        except BaseException as exc:
+            what = "Worker setup" if self.worker_factory is not None else "initializer"
+            logger.error("%s failed in %s; the pool is broken", what, ws.name, exc_info=exc)
+            self.break_pool(f"a worker's {what} failed ({exc!r}); the pool is not usable", exc)
+            return False
+        return True
+
+    def worker_exited(self, ws: _WorkerState, crashed: bool) -> None:
+        """Forget a worker whose thread is ending; replace it if it died with work left."""
+        with self.lock:
+            self.workers.discard(ws)
+            self.completed += ws.completed
+            self.failed += ws.failed
+            self.cancelled += ws.cancelled
+            ws.completed = ws.failed = ws.cancelled = 0
+            if not ws.retiring:
+                self.alive -= 1
+            if not (crashed and self.state == _RUNNING and self.alive == 0):
+                return
+            try:
+                self._spawn(None)
+                return
+            except BaseException as exc:
+                cause: BaseException = exc
+        self.break_pool("a worker died and no replacement could be started", cause)
+
+    def break_pool(self, message: str, cause: BaseException | None) -> None:
+        """Mark the pool broken and fail everything queued, chained to ``cause``."""
+        with self.lock:
+            if self.state == _BROKEN:
+                return
+            self.state = _BROKEN
+            self.broken_message = message
+            self.broken_cause = cause
+            tasks, runs = self._drain()
+        failed, cancelled = 0, 0
+        for entry in tasks:
+            if entry[0]._tk_fail_unstarted(self.broken_error()):
+                failed += 1
+            else:
+                cancelled += 1
+        for run, items in runs:
+            run.deliver([(i, FAILED, self.broken_error()) for i, _ in items])
+            failed += len(items)
+        with self.lock:
+            self.failed += failed
+            self.cancelled += cancelled
+
+    def _drain(self) -> tuple[list[_Task], list[tuple[MapRun, list[Any]]]]:
+        """Take everything queued and stop intake everywhere (lock held).
+
+        Returns the task entries, and each map run with the items taken from it.
+        """
+        tasks: list[_Task] = []
+        runs: dict[int, tuple[MapRun, list[Any]]] = {}
+        while True:
+            try:
+                entry = self.tasks.get_nowait()
+            except queue.Empty:
+                break
+            if type(entry) is tuple:
+                tasks.append(entry)
+            elif isinstance(entry, MapRun) and id(entry) not in runs:
+                runs[id(entry)] = (entry, entry.take_all())
+        self._stop_intake()
+        return tasks, list(runs.values())
+
+    def _stop_intake(self) -> None:
+        """Wake idle workers to exit and blocked submitters to fail (lock held)."""
+        self.tasks.put(_STOP)
+        if self.slots is not None:
+            self.slots.put(_STOP)
+
+    # -- shutdown ----------------------------------------------------------------------
+
+    def shutdown(
+        self, *, wait: bool, cancel: bool, timeout: float | None, drop: bool = False
+    ) -> ShutdownReport:
+        """Stop intake; optionally cancel what is queued; optionally wait for workers."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        tasks: list[_Task] = []
+        runs: list[tuple[MapRun, list[Any]]] = []
+        with self.lock:
+            if self.state == _RUNNING:
+                self.state = _SHUTDOWN
+                if cancel:
+                    tasks, runs = self._drain()
+                else:
+                    self._stop_intake()
+            elif cancel:
+                tasks, runs = self._drain()
+            threads = [ws.thread for ws in self.workers if ws.thread is not None]
+        cancelled = 0
+        dropped: list[DroppedTask] = []
+        for fut, fn, args, kwargs, _ in tasks:
+            fut.cancel()
+            cancelled += 1
+            if drop:
+                dropped.append(DroppedTask(fn, args, kwargs, fut))
+        for run, items in runs:
+            run.deliver([(i, CANCELLED, None) for i, _ in items])
+            cancelled += len(items)
+            if drop:
+                dropped.extend(DroppedTask(run.fn, args, {}, None) for _, args in items)
+        if cancelled:
+            with self.lock:
+                self.cancelled += cancelled
+        stragglers: tuple[Straggler, ...] = ()
+        if wait:
+            me = threading.current_thread()
+            for thread in threads:
+                if thread is not me:
+                    thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            stragglers = self.stragglers(exclude=me)
+            if stragglers:
+                self.abandoned = True
+                logger.warning(
+                    "shutdown stopped waiting after %s s; still running: %s",
+                    timeout,
+                    ", ".join(f"{s.thread_name} ({s.task})" for s in stragglers),
+                )
+        return ShutdownReport(cancelled=cancelled, stragglers=stragglers, dropped=tuple(dropped))
+
+    def shutdown_on_gc(self) -> None:
+        """The finalizer of an unreferenced pool: let queued work finish, then exit."""
+        self.shutdown(wait=False, cancel=False, timeout=None)
+
+    def stragglers(self, exclude: threading.Thread | None = None) -> tuple[Straggler, ...]:
+        """Describe the live worker threads (except ``exclude``)."""
+        now = time.monotonic()
+        with self.lock:
+            alive = [
+                (ws.thread, ws.name, ws.task, ws.started)
+                for ws in self.workers
+                if ws.thread is not None and ws.thread is not exclude and ws.thread.is_alive()
+            ]
+        frames = sys._current_frames()
+        found = []
+        for thread, name, task, started in alive:
+            frame = frames.get(thread.ident) if thread.ident is not None else None
+            stack = tuple(traceback.format_stack(frame)) if frame is not None else ()
+            found.append(
+                Straggler(
+                    thread_name=name,
+                    task=_describe_entry(task),
+                    running_for=None if task is None else now - started,
+                    stack=stack,
+                )
+            )
+        return tuple(sorted(found, key=lambda s: s.thread_name))
+
+    def statistics(self) -> PoolStatistics:
+        """A snapshot of the counters: exact whenever the pool is quiescent."""
+        now = time.monotonic()
+        with self.lock:
+            completed, failed, cancelled = self.completed, self.failed, self.cancelled
+            busy, items = self.inline, self.inline
+            oldest: float | None = None
+            for ws in self.workers:
+                completed += ws.completed
+                failed += ws.failed
+                cancelled += ws.cancelled
+                if ws.task is not None:
+                    busy += 1
+                    items += ws.items
+                    age = now - ws.started
+                    if oldest is None or age > oldest:
+                        oldest = age
+            queued = max(0, self.submitted - completed - failed - cancelled - items)
+            return PoolStatistics(
+                max_workers=self.max_workers,
+                workers=len(self.workers),
+                idle=self.idle,
+                busy=busy,
+                queued=queued,
+                submitted=self.submitted,
+                completed=completed,
+                failed=failed,
+                cancelled=cancelled,
+                rejected=self.rejected,
+                oldest_running=oldest,
+            )
+
+    def after_fork_in_child(self) -> None:
+        """The child of a fork inherits no threads: make the pool refuse work, clearly."""
+        self.lock = threading.Lock()
+        self.tasks = queue.SimpleQueue()
+        self.state = _BROKEN
+        self.broken_message = (
+            "this pool was inherited across os.fork(); its worker threads do not exist "
+            "in the child process: create a new pool there"
+        )
+        self.broken_cause = None
+        self.slots = None
+        self.workers.clear()
+        self.alive = self.idle = 0
+
+
+def _describe_entry(entry: object) -> str | None:
+    if type(entry) is tuple:
+        fn = entry[1]
+    elif isinstance(entry, MapRun):
+        fn = entry.fn
+    else:
+        return None
+    return "Worker.process" if fn is _PROCESS else describe_callable(fn)
+
+
+def _run_task(entry: _Task, ws: _WorkerState | None, log_unretrieved: bool) -> int:
+    """Run one task entry; return its outcome (0 completed, FAILED or CANCELLED)."""
+    fut, fn, args, kwargs, ctx = entry
+    if not fut._tk_start():
+        return CANCELLED
+    instance = None
+    if fn is _PROCESS:
+        assert ws is not None
+        instance = ws.instance
+        fn = instance.process
+    try:
+        result = ctx.run(fn, *args, **kwargs)
+    except BaseException as exc:
+        if instance is not None and isinstance(exc, Exception):
+            instance._tk_on_error(args[0], exc)
+        fut._tk_fail(exc, fn, log_unretrieved)
+        # The traceback holds this frame: drop the future and the task from it, or the
+        # cycle future -> exception -> frame -> future outlives everyone's interest.
+        del fut, entry, fn, args, kwargs
+        return FAILED
+    fut.set_result(result)
+    return 0
+
+
+def _worker_main(core: _Core, ws: _WorkerState, first: Any) -> None:
+    """The body of every worker thread."""
+    set_os_thread_name(ws.name)
+    _current.core = core
+    _current.worker = ws
+    crashed = False
+    try:
+        if not core.init_thread(ws):
+            if type(first) is tuple:
+                ws.task = None
+                if first[0]._tk_fail_unstarted(core.broken_error()):
+                    ws.failed += 1
+                else:
+                    ws.cancelled += 1
+            return
+        _work_loop(core, ws, first)
+    except BaseException:
+        crashed = True
+        logger.critical("worker thread %s crashed; threadkit bug", ws.name, exc_info=True)
+        task = ws.task
+        if type(task) is tuple and not task[0].done():
+            task[0].set_exception(RuntimeError("the worker running this task crashed"))
+    finally:
+        if ws.instance is not None:
+            from ._worker import stop_worker
+
+            stop_worker(ws.instance, ws)
+            ws.instance = None
+        core.worker_exited(ws, crashed)
+
+
+def _work_loop(core: _Core, ws: _WorkerState, entry: Any) -> None:
+    log_unretrieved = core.log_unretrieved
+    get_nowait = core.tasks.get_nowait
+    slots = core.slots
+    empty = queue.Empty
+    queued = entry is None  # a spawned worker's first task never sat in the queue
+    while True:
+        if entry is None:
+            queued = True
+            try:
+                entry = get_nowait()
+            except empty:
+                entry = core.wait_for_work(ws)
+            if entry is _STOP:
+                core.tasks.put(_STOP)  # pass it on to the next worker
+                return
+            if entry is _RETIRE:
+                return
+        if type(entry) is tuple:
+            if slots is not None and queued:
+                slots.put(True)  # the task left the queue: one more place for submitters
+            ws.task = entry
+            ws.items = 1
+            ws.started = time.monotonic()
+            outcome = _run_task(entry, ws, log_unretrieved)
+            if outcome == 0:
+                ws.completed += 1
+            elif outcome == FAILED:
+                ws.failed += 1
+            else:
+                ws.cancelled += 1
+        else:
+            run: MapRun = entry
+            chunk = run.claim()
+            while chunk:
+                ws.task = run
+                ws.items = len(chunk)
+                ws.started = time.monotonic()
+                completed, failed = run.run_chunk(chunk, ws.instance)
+                ws.completed += completed
+                ws.failed += failed
+                ws.task = None
+                chunk = run.claim()
+            del run, chunk
+        entry = None  # drop the finished task before waiting for the next one
+        ws.task = None
+
+
+# -- process-wide hooks: interpreter exit and fork ---------------------------------------
+
+
+def _install_hooks() -> None:
+    global _hooks_installed
+    with _live_lock:
+        if _hooks_installed:
+            return
+        _hooks_installed = True
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        register(_at_interpreter_exit)
+    else:  # pragma: no cover - every supported CPython has it
+        import atexit
+
+        atexit.register(_at_interpreter_exit)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _at_interpreter_exit() -> None:
+    """Let running and queued work finish before the interpreter exits, as the stdlib does.
+
+    Pools whose shutdown already gave up on stragglers are not waited for; a Ctrl-C
+    during this wait abandons the remaining work and exits with status 130.
+    """
+    global _interpreter_exiting
+    _interpreter_exiting = True
+    cores = list(_live_cores)
+    for core in cores:
+        core.shutdown(wait=False, cancel=False, timeout=None)
+    try:
+        for core in cores:
+            if core.abandoned:
+                continue
+            with core.lock:
+                threads = [ws.thread for ws in core.workers if ws.thread is not None]
+            for thread in threads:
+                thread.join()
+    except KeyboardInterrupt:
+        names = [s.thread_name for core in cores for s in core.stragglers()]
+        logger.warning("interrupted at exit; abandoning running tasks in %s", ", ".join(names))
+        import atexit
+
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # a closed stream
+                stream.flush()
+        os._exit(130)
+
+
+def _after_fork_in_child() -> None:
+    global _live_lock
+    _live_lock = threading.Lock()
+    for core in list(_live_cores):
+        core.after_fork_in_child()
+
+
+# -- the public pool -----------------------------------------------------------------------
+
+
+@final
+class WorkerPool(Executor, Generic[In, Out]):
+    """A thread pool that can replace ``concurrent.futures.ThreadPoolExecutor`` as is.
+
+    The constructor takes ThreadPoolExecutor's arguments in the same order with the same
+    defaults; the keyword-only ones add backpressure, elastic size and bounded shutdown.
+
+    Args:
+        max_workers: The most threads the pool runs; by default as ThreadPoolExecutor
+            computes it (``min(32, cpu count + 4)``). An ``int >= 1``.
+        thread_name_prefix: Workers are named ``{prefix}_{n}``; by default the prefix is
+            ``WorkerPool-{k}``.
+        initializer: Called with ``*initargs`` in each new worker thread before its first
+            task. If it raises, the pool breaks (see :class:`BrokenPool`).
+        initargs: Arguments for ``initializer``.
+        worker: A zero-argument callable (typically a :class:`Worker` subclass) called once
+            in each worker thread to make that thread's worker object; tasks given with
+            :meth:`put` and :meth:`process` run its ``process`` method.
+        max_queue: The most tasks that may wait for a worker (``None``: unbounded). When
+            the queue is full, ``overflow`` decides.
+        overflow: ``"block"`` (wait for room, up to ``submit_timeout``), ``"reject"``
+            (raise :class:`QueueFull`), ``"caller_runs"`` (run the task in the submitting
+            thread) or ``"drop_oldest"`` (cancel the oldest queued task to make room). A
+            worker of this pool that would block on its full queue runs the task inline.
+        submit_timeout: With ``"block"``, how long a submitter waits for room before
+            :class:`SubmitTimeout`; ``None`` waits as long as it takes.
+        min_workers: Workers that ``idle_timeout`` never retires once started.
+        idle_timeout: Seconds after which an idle worker beyond ``min_workers`` exits;
+            ``None`` keeps workers until shutdown, as ThreadPoolExecutor does.
+        shutdown_grace: When a ``with`` block is left by an exception (Ctrl-C included),
+            the queued tasks are cancelled and running ones get this many seconds.
+        log_unretrieved: Log a failed task's exception on the ``threadkit`` logger when its
+            future is discarded without anyone retrieving it.
+
+    Raises:
+        TypeError: An argument has the wrong type (``max_workers=1.5``, a non-callable
+            ``initializer``).
+        ValueError: An argument is out of range (``max_workers=0``, an unknown policy).
+    """
+
+    __slots__ = ("_core", "_finalizer", "_grace")
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        thread_name_prefix: str = "",
+        initializer: Callable[..., object] | None = None,
+        initargs: Iterable[Any] = (),
+        *,
+        worker: Callable[[], Worker[In, Out]] | None = None,
+        max_queue: int | None = None,
+        overflow: OverflowPolicy = "block",
+        submit_timeout: float | None = None,
+        min_workers: int = 0,
+        idle_timeout: float | None = None,
+        shutdown_grace: float = 2.0,
+        log_unretrieved: bool = True,
+    ) -> None:
+        max_workers = (
+            _default_max_workers() if max_workers is None else check_int(max_workers, "max_workers")
+        )
+        if not isinstance(thread_name_prefix, str):
+            raise TypeError(f"thread_name_prefix must be a str, got {thread_name_prefix!r}")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        if worker is not None and not callable(worker):
+            raise TypeError(f"worker must be a callable returning a Worker, got {worker!r}")
+        if max_queue is not None:
+            check_int(max_queue, "max_queue")
+        if overflow not in _POLICIES:
+            raise ValueError(f"overflow must be one of {', '.join(_POLICIES)}; got {overflow!r}")
+        if overflow == "caller_runs" and worker is not None:
+            raise ValueError(
+                'overflow="caller_runs" cannot be used with worker=: the submitting thread '
+                "has no Worker of its own to run the item"
+            )
+        check_int(min_workers, "min_workers", minimum=0)
+        if min_workers > max_workers:
+            raise ValueError(
+                f"min_workers must be <= max_workers ({max_workers}), got {min_workers}"
+            )
+        grace = check_timeout(shutdown_grace, "shutdown_grace")
+        self._grace = grace
+        self._core = _Core(
+            max_workers=max_workers,
+            prefix=thread_name_prefix or f"WorkerPool-{next(_pool_counter)}",
+            initializer=initializer,
+            initargs=tuple(initargs),
+            worker_factory=worker,
+            max_queue=max_queue,
+            overflow=overflow,
+            submit_timeout=check_timeout(submit_timeout, "submit_timeout"),
+            min_workers=min_workers,
+            idle_timeout=check_timeout(idle_timeout, "idle_timeout"),
+            log_unretrieved=bool(log_unretrieved),
+        )
+        _install_hooks()
+        with _live_lock:
+            _live_cores.add(self._core)
+        self._finalizer = weakref.finalize(self, self._core.shutdown_on_gc)
+        self._finalizer.atexit = False  # interpreter exit has its own hook
+
+    # -- submitting ------------------------------------------------------------------------
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """Schedule ``fn(*args, **kwargs)`` and return its future.
+
+        The call runs in a copy of the caller's ``contextvars`` context.
+
+        Returns:
+            A :class:`concurrent.futures.Future` that resolves to the call's result or
+            exception, or is cancelled.
+
+        Raises:
+            TypeError: ``fn`` is not callable (nothing is queued).
+            PoolShutDown: The pool is shut down (also raised to a submitter blocked on a
+                full queue when shutdown begins).
+            BrokenPool: The pool is broken.
+            QueueFull: The queue is full and the policy is ``"reject"``.
+            SubmitTimeout: The queue stayed full for ``submit_timeout`` seconds.
+            RuntimeError: No worker thread could be started (the task will not run).
+        """
+        if not callable(fn):
+            raise TypeError(f"submit() needs a callable, got {fn!r}")
+        fut: TaskFuture[T] = TaskFuture()
+        self._core.submit((fut, fn, args, kwargs, contextvars.copy_context()))
+        return fut
+
+    def try_submit(
+        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Future[T] | None:
+        """Schedule ``fn(*args, **kwargs)`` only if that needs no waiting.
+
+        Whatever the overflow policy, a full queue makes this return ``None`` (and count
+        as rejected) instead of blocking, raising, dropping or running inline.
+
+        Returns:
+            The task's future, or ``None`` if the queue is full.
+
+        Raises:
+            TypeError: ``fn`` is not callable.
+            PoolShutDown: The pool is shut down.
+            BrokenPool: The pool is broken.
+        """
+        if not callable(fn):
+            raise TypeError(f"try_submit() needs a callable, got {fn!r}")
+        fut: TaskFuture[T] = TaskFuture()
+        if self._core.submit((fut, fn, args, kwargs, contextvars.copy_context()), try_only=True):
+            return fut
+        return None
+
+    def map(
+        self,
+        fn: Callable[..., T],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int = 1,
+        buffersize: int | None = None,
+    ) -> MapIterator[T]:
+        """Call ``fn`` on items of ``iterables`` (zipped) concurrently; yield results in order.
+
+        Like ``Executor.map``: without ``buffersize`` the iterables are read in full at the
+        call and every call is scheduled then, so work happens even if you never iterate.
+        With ``buffersize=N`` (as in Python 3.14) input is read lazily with at most ``N``
+        calls in flight, so an endless iterable works in flat memory.
+
+        Args:
+            fn: The callable; it takes one argument from each iterable.
+            *iterables: The argument sources, zipped (the shortest ends the map).
+            timeout: Seconds, from this call, that the iteration may take in all; past
+                that, ``next()`` raises ``TimeoutError`` and unstarted calls are cancelled.
+            chunksize: Items a worker takes at once; larger chunks cost less per item.
+            buffersize: The most calls in flight (lazy mode), or ``None`` (eager).
+
+        Returns:
+            An iterator of results; closing it (or an error, or the timeout) cancels
+            the calls not yet started. Map items do not count against ``max_queue``.
+
+        Raises:
+            TypeError: ``fn`` is not callable, or a bad ``chunksize``/``buffersize`` type.
+            ValueError: ``chunksize`` or ``buffersize`` is below 1, or a bad timeout.
+            PoolShutDown: The pool is shut down.
+        """
+        return self._map(
+            fn, zip(*iterables, strict=False), timeout, chunksize, buffersize, ordered=True
+        )
+
+    def map_unordered(
+        self,
+        fn: Callable[..., T],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int = 1,
+        buffersize: int | None = 0,
+    ) -> MapIterator[T]:
+        """Like :meth:`map`, but yield each result as soon as it is ready.
+
+        Lazy and bounded by default: ``buffersize=0`` means twice ``max_workers`` in
+        flight; pass ``None`` to read all input at the call.
+
+        Raises:
+            TypeError: As for :meth:`map`.
+            ValueError: As for :meth:`map`.
+            PoolShutDown: The pool is shut down.
+        """
+        if buffersize == 0:
+            buffersize = 2 * self._core.max_workers
+        return self._map(
+            fn, zip(*iterables, strict=False), timeout, chunksize, buffersize, ordered=False
+        )
+
+    def _map(
+        self,
+        fn: Any,
+        inputs: Iterator[tuple[Any, ...]],
+        timeout: float | None,
+        chunksize: int,
+        buffersize: int | None,
+        *,
+        ordered: bool,
+    ) -> MapIterator[T]:
+        if fn is not _PROCESS and not callable(fn):
+            raise TypeError(f"map() needs a callable, got {fn!r}")
+        seconds = check_timeout(timeout)
+        check_int(chunksize, "chunksize")
+        if buffersize is not None:
+            check_int(buffersize, "buffersize")
+        deadline = None if seconds is None else time.monotonic() + seconds
+        run = MapRun(fn, contextvars.copy_context(), chunksize=chunksize)
+        first = itertools.islice(inputs, buffersize)
+        items = list(enumerate(first))
+        self._core.feed_map(run, items)
+        lazy_inputs = inputs if buffersize is not None else None
+        return MapIterator(self._core, run, lazy_inputs, len(items), deadline, ordered=ordered)
+
+    def put(self, item: In) -> Future[Out]:
+        """Give ``item`` to the pool's workers; one of them runs ``process(item)``.
+
+        Needs a pool made with ``worker=``. Backpressure applies as for :meth:`submit`.
+
+        Returns:
+            The future of ``process(item)``.
+
+        Raises:
+            TypeError: The pool was made without ``worker=``.
+            PoolShutDown: The pool is shut down.
+            BrokenPool: The pool is broken (for example a ``setup`` failed).
+            QueueFull: The queue is full and the policy is ``"reject"``.
+            SubmitTimeout: The queue stayed full for ``submit_timeout`` seconds.
+        """
+        self._need_worker("put")
+        fut: TaskFuture[Out] = TaskFuture()
+        self._core.submit((fut, _PROCESS, (item,), {}, contextvars.copy_context()))
+        return fut
+
+    def process(
+        self,
+        items: Iterable[In],
+        *,
+        ordered: bool = True,
+        buffersize: int | None = 0,
+        chunksize: int = 1,
+        timeout: float | None = None,
+    ) -> MapIterator[Out]:
+        """Run ``process`` on every item and yield the results; lazy and bounded.
+
+        Needs a pool made with ``worker=``. Input is read as results are consumed, with
+        at most ``buffersize`` items in flight (``0``, the default, means twice
+        ``max_workers``; ``None`` reads all input at the call).
+
+        Args:
+            items: The items, any iterable (an endless generator is fine).
+            ordered: Yield results in input order (``True``) or as they complete.
+            buffersize: The most items in flight, as described above.
+            chunksize: Items a worker takes at once.
+            timeout: Seconds, from this call, that the whole iteration may take.
+
+        Returns:
+            An iterator of results. An item's exception is raised when its turn comes;
+            closing the iterator early cancels the items that have not started.
+
+        Raises:
+            TypeError: The pool was made without ``worker=``.
+            ValueError: Bad ``buffersize``, ``chunksize`` or ``timeout``.
+            PoolShutDown: The pool is shut down.
+        """
+        self._need_worker("process")
+        if buffersize == 0:
+            buffersize = 2 * self._core.max_workers
+        inputs = ((item,) for item in items)
+        return self._map(_PROCESS, inputs, timeout, chunksize, buffersize, ordered=ordered)
+
+    def _need_worker(self, method: str) -> None:
+        if self._core.worker_factory is None:
+            raise TypeError(
+                f"{method}() needs a pool made with worker=...; use submit() for functions"
+            )
+
+    # -- shutting down -----------------------------------------------------------------
+
+    def shutdown(  # type: ignore[override]
+        self, wait: bool = True, *, cancel_futures: bool = False, timeout: float | None = None
+    ) -> ShutdownReport:
+        """Stop taking work and release the threads once the work is done.
+
+        Safe to call more than once, from several threads, from a task or from a
+        done-callback (a worker never waits for itself).
+
+        Args:
+            wait: Wait for the workers to finish (up to ``timeout``).
+            cancel_futures: Cancel (and notify) every task that has not started.
+            timeout: The most seconds to wait; workers still running then are reported
+                as stragglers and the call returns. ``None`` waits as long as it takes.
+
+        Returns:
+            A :class:`ShutdownReport`: what was cancelled and who is still running.
+
+        Raises:
+            ValueError: ``timeout`` is negative or NaN.
+        """
+        seconds = check_timeout(timeout)
+        return self._core.shutdown(wait=wait, cancel=cancel_futures, timeout=seconds)
+
+    def shutdown_now(self, *, wait: bool = True, timeout: float | None = None) -> ShutdownReport:
+        """Shut down at once and hand back the tasks that never started.
+
+        Like Java's ``shutdownNow``: every queued task is removed, its future cancelled and
+        notified, and it is returned in the report's ``dropped`` list so it can be saved or
+        resubmitted elsewhere. Running tasks are left to finish (up to ``timeout``).
+
+        Returns:
+            A :class:`ShutdownReport` whose ``dropped`` holds the unstarted tasks.
+
+        Raises:
+            ValueError: ``timeout`` is negative or NaN.
+        """
+        seconds = check_timeout(timeout)
+        return self._core.shutdown(wait=wait, cancel=True, timeout=seconds, drop=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.shutdown(wait=True)
+        else:
+            # Leaving on an error (Ctrl-C included): drop what has not started and give
+            # the running tasks only a short grace.
+            self.shutdown(wait=True, cancel_futures=True, timeout=self._grace)
+
+    # -- looking at it -------------------------------------------------------------------
+
+    @property
+    def max_workers(self) -> int:
+        """The most worker threads this pool runs."""
+        return self._core.max_workers
+
+    def statistics(self) -> PoolStatistics:
+        """Return a consistent snapshot of the pool's counters (see :class:`PoolStatistics`)."""
+        return self._core.statistics()
+
+    def __repr__(self) -> str:
+        stats = self._core.statistics()
+        return (
+            f"<threadkit.WorkerPool {self._core.state} workers={stats.workers}/"
+            f"{stats.max_workers} idle={stats.idle} busy={stats.busy} queued={stats.queued}>"
+        )

@@ -1,0 +1,102 @@
+"""Frozen values that pools report: statistics snapshots and shutdown reports."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Any
+
+import attrs
+
+__all__ = ["DroppedTask", "PoolStatistics", "ShutdownReport", "Straggler"]
+
+
+@attrs.frozen
+class PoolStatistics:
+    """A consistent snapshot of a pool's state, taken under its lock.
+
+    Whenever the pool is quiescent (nothing queued, nothing running),
+    ``submitted == completed + failed + cancelled``; at every instant
+    ``submitted == completed + failed + cancelled + queued + busy``.
+
+    Attributes:
+        max_workers: The most worker threads the pool may run.
+        workers: Worker threads alive now.
+        idle: Workers waiting for work.
+        busy: Workers running a task (the number of tasks running).
+        queued: Accepted tasks (and lazy-map items) waiting for a worker.
+        submitted: Tasks accepted since the pool was created.
+        completed: Tasks that returned a result.
+        failed: Tasks that raised, or failed because the pool broke.
+        cancelled: Tasks cancelled before they started (by you or by shutdown).
+        rejected: Submissions refused by the overflow policy (``QueueFull``,
+            ``SubmitTimeout`` or ``try_submit`` returning ``None``).
+        oldest_running: Seconds the longest-running task has been running, or ``None``.
+    """
+
+    max_workers: int
+    workers: int
+    idle: int
+    busy: int
+    queued: int
+    submitted: int
+    completed: int
+    failed: int
+    cancelled: int
+    rejected: int
+    oldest_running: float | None
+
+
+@attrs.frozen
+class Straggler:
+    """A worker thread still running when a shutdown stopped waiting for it.
+
+    Attributes:
+        thread_name: The worker thread's name.
+        task: A description of the callable it runs (``None`` if between tasks).
+        running_for: Seconds the current task has been running (``None`` if none).
+        stack: The thread's current stack, formatted, innermost frame last.
+    """
+
+    thread_name: str
+    task: str | None
+    running_for: float | None
+    stack: tuple[str, ...]
+
+
+@attrs.frozen
+class DroppedTask:
+    """A task that never started, handed back by :meth:`WorkerPool.shutdown_now`.
+
+    Attributes:
+        fn: The callable.
+        args: Its positional arguments.
+        kwargs: Its keyword arguments.
+        future: Its future, already cancelled and notified; ``None`` for an item of
+            ``map`` or ``process``, which hand out no futures.
+    """
+
+    fn: Any
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    future: Future[Any] | None
+
+
+@attrs.frozen
+class ShutdownReport:
+    """What a shutdown did.
+
+    Attributes:
+        cancelled: Futures and map items this call cancelled before they started.
+        stragglers: Workers still running when the call stopped waiting (only when
+            it waited with a ``timeout`` that expired).
+        dropped: The tasks handed back by :meth:`WorkerPool.shutdown_now`.
+    """
+
+    cancelled: int = 0
+    stragglers: tuple[Straggler, ...] = ()
+    dropped: tuple[DroppedTask, ...] = ()
+
+    @property
+    def timed_out(self) -> bool:
+        """``True`` if some worker was still running when the shutdown returned."""
+        return bool(self.stragglers)
