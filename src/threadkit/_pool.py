@@ -27,6 +27,10 @@ Core invariants:
       takes a token before queueing a task; the worker that takes the task returns it.
       Blocked submitters wait in ``slots.get`` (C-level, interruptible by Ctrl-C) and are
       woken by a returned token or by ``_STOP``, which each passes on.
+    * A submission starts a new worker unless an idle one is free: ``idle - claimed``
+      counts idle workers that no earlier put already counts on, so a burst of
+      submissions starts threads up to ``max_workers`` even while one worker flickers
+      between idle and busy (a plain "is anyone idle?" test starves the pool of threads).
     * ``submitted == completed + failed + cancelled + queued + busy`` whenever the pool
       is quiescent, and ``queued`` is derived from that identity.
 """
@@ -174,6 +178,7 @@ class _Core:
         self.workers: set[_WorkerState] = set()  # every live worker thread
         self.alive = 0  # workers that count as capacity (not retiring)
         self.idle = 0  # workers waiting in tasks.get()
+        self.claimed = 0  # idle workers already counted on to take an entry put since
         self.state = _RUNNING
         self.broken_message = ""
         self.broken_cause: BaseException | None = None
@@ -231,7 +236,9 @@ class _Core:
                 if slots is not None:
                     slots.put(True)
                 raise self.closed_error()
-            if not self.idle and self.alive < self.max_workers:
+            if self.idle > self.claimed:
+                self.claimed += 1  # an idle worker will take it: do not start another
+            elif self.alive < self.max_workers:
                 if slots is not None:
                     # Never queued: the new worker runs it first. Returned before the
                     # thread starts, so the task itself finds the place free.
@@ -344,7 +351,9 @@ class _Core:
                 raise self.closed_error()
             run.pending.extend(items)
             self.submitted += len(items)
-            for _ in range(min(tokens - self.idle, self.max_workers - self.alive)):
+            claim = min(tokens, self.idle - self.claimed)
+            self.claimed += claim
+            for _ in range(min(tokens - claim, self.max_workers - self.alive)):
                 try:
                     self._spawn(None)
                 except BaseException:
@@ -394,10 +403,12 @@ class _Core:
         with self.lock:
             self.idle += 1
             ws.idle = True
+        entry: Any = _RETIRE
         try:
             while True:
                 try:
-                    return self.tasks.get(timeout=timeout)
+                    entry = self.tasks.get(timeout=timeout)
+                    return entry
                 except queue.Empty:
                     with self.lock:
                         # Puts happen under this lock, so an empty queue here stays empty
@@ -409,6 +420,8 @@ class _Core:
         finally:
             with self.lock:
                 self.idle -= 1
+                if entry is not _RETIRE and self.claimed:
+                    self.claimed -= 1  # the entry this worker took was counted on it
                 ws.idle = False
 
     def init_thread(self, ws: _WorkerState) -> bool:

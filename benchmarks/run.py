@@ -1,0 +1,285 @@
+"""Benchmarks: threadkit against the standard library, side by side in one process.
+
+    python benchmarks/run.py            # the full run (a few minutes)
+    python benchmarks/run.py --quick    # a smoke run for CI (seconds; figures not meaningful)
+
+Each scenario runs every implementation in turn, round after round (interleaved, so a
+noisy neighbour hurts all of them alike), and reports the median time of each and its
+ratio to ThreadPoolExecutor. Peak memory is measured in child processes, one per
+implementation, from ``ru_maxrss``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import gc
+import queue
+import statistics
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.pool import ThreadPool
+from typing import Any
+
+import threadkit
+
+Runner = Callable[[], float]
+
+
+def noop(x: object = None) -> object:
+    return x
+
+
+def timed(fn: Callable[[], object]) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+# -- scenario 1: submit + wait -----------------------------------------------------------
+
+
+def submit_wait(make: Callable[[], Any], n: int) -> Runner:
+    def run() -> float:
+        with make() as pool:
+            return timed(lambda: cf.wait([pool.submit(noop) for _ in range(n)]))
+
+    return run
+
+
+def threadpool_apply(n: int, workers: int) -> Runner:
+    def run() -> float:
+        with ThreadPool(workers) as pool:
+
+            def body() -> None:
+                results = [pool.apply_async(noop) for _ in range(n)]
+                for r in results:
+                    r.wait()
+
+            return timed(body)
+
+    return run
+
+
+# -- scenario 2: map ------------------------------------------------------------------
+
+
+def mapping(make: Callable[[], Any], n: int, **kwargs: Any) -> Runner:
+    def run() -> float:
+        with make() as pool:
+            return timed(lambda: sum(1 for _ in pool.map(noop, range(n), **kwargs)))
+
+    return run
+
+
+def threadpool_imap(n: int, workers: int) -> Runner:
+    def run() -> float:
+        with ThreadPool(workers) as pool:
+            return timed(lambda: sum(1 for _ in pool.imap(noop, range(n), chunksize=1)))
+
+    return run
+
+
+def raw_simplequeue(n: int, workers: int) -> Runner:
+    """The floor: hand items to threads through a SimpleQueue and collect the results."""
+
+    def run() -> float:
+        tasks: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        results: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+        def worker() -> None:
+            get, put = tasks.get, results.put
+            while (item := get()) is not None:
+                put(noop(item))
+
+        threads = [threading.Thread(target=worker) for _ in range(workers)]
+        for t in threads:
+            t.start()
+
+        def body() -> None:
+            for i in range(n):
+                tasks.put(i)
+            for _ in range(n):
+                results.get()
+
+        elapsed = timed(body)
+        for _ in threads:
+            tasks.put(None)
+        for t in threads:
+            t.join()
+        return elapsed
+
+    return run
+
+
+# -- scenario 3: many sleeping tasks ------------------------------------------------------
+
+
+def sleepers(make: Callable[[], Any], n: int, *, warm: bool) -> Runner:
+    """n tasks of sleep(0.01); warm: the pool's threads are started before the clock runs."""
+
+    def run() -> float:
+        with make() as pool:
+            if warm:
+                cf.wait([pool.submit(time.sleep, 0.01) for _ in range(200)])
+            return timed(lambda: cf.wait([pool.submit(time.sleep, 0.01) for _ in range(n)]))
+
+    return run
+
+
+# -- scenario 4: peak memory of a lazy map over a huge input --------------------------------
+
+RSS_SCRIPT = """
+import resource, sys, concurrent.futures as cf, threadkit
+n = {n}
+def noop(x): return x
+source = (i for i in range(n))
+if {kind!r} == "threadkit":
+    with threadkit.WorkerPool(4) as pool:
+        for _ in pool.map(noop, source, buffersize=64):
+            pass
+else:
+    with cf.ThreadPoolExecutor(4) as pool:
+        for _ in pool.map(noop, source):
+            pass
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_mib(kind: str, n: int) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(RSS_SCRIPT.format(n=n, kind=kind))],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
+    return int(out.stdout.strip()) / 1024
+
+
+# -- the harness ---------------------------------------------------------------------------
+
+
+def compare(rounds: int, runners: dict[str, Runner]) -> dict[str, float]:
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            samples[name].append(run())
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def table(title: str, medians: dict[str, float], baseline: str, note: str = "") -> str:
+    lines = [
+        f"### {title}",
+        "",
+        "| implementation | median s | speed vs baseline |",
+        "|---|---:|---:|",
+    ]
+    base = medians[baseline]
+    for name, value in medians.items():
+        lines.append(f"| {name} | {value:.4f} | {base / value:.2f}x |")
+    if note:
+        lines += ["", note]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes, one round")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-memory children")
+    opts = parser.parse_args(argv)
+    quick = opts.quick
+    rounds = 1 if quick else opts.rounds
+    n = 2_000 if quick else 50_000
+    workers = 4
+    tpe = lambda: cf.ThreadPoolExecutor(workers)  # noqa: E731
+    tk = lambda: threadkit.WorkerPool(workers)  # noqa: E731
+    print(f"Python {sys.version.split()[0]}, threadkit {threadkit.__version__}, {rounds} rounds")
+    print()
+
+    medians = compare(
+        rounds,
+        {
+            "ThreadPoolExecutor": submit_wait(tpe, n),
+            "threadkit.WorkerPool": submit_wait(tk, n),
+            "ThreadPool.apply_async": threadpool_apply(n, workers),
+        },
+    )
+    print(table(f"submit + wait, {n} no-op tasks, 4 workers", medians, "ThreadPoolExecutor"))
+
+    medians = compare(
+        rounds,
+        {
+            "ThreadPoolExecutor.map": mapping(tpe, n),
+            "threadkit map": mapping(tk, n),
+            "ThreadPool.imap (chunksize 1)": threadpool_imap(n, workers),
+            "threadkit map (chunksize 64)": mapping(tk, n, chunksize=64),
+            "raw SimpleQueue hand-off": raw_simplequeue(n, workers),
+        },
+    )
+    print(table(f"map over {n} no-op items, 4 workers", medians, "ThreadPoolExecutor.map"))
+    ratio = medians["threadkit map (chunksize 64)"] / medians["raw SimpleQueue hand-off"]
+    print(f"threadkit map (chunksize 64) takes {ratio:.2f}x the raw hand-off's time\n")
+
+    sleeping = 200 if quick else 2_000
+    ideal = sleeping / 200 * 0.01
+    for warm in (True, False):
+        medians = compare(
+            rounds,
+            {
+                "ThreadPoolExecutor": sleepers(
+                    lambda: cf.ThreadPoolExecutor(200), sleeping, warm=warm
+                ),
+                "threadkit.WorkerPool": sleepers(
+                    lambda: threadkit.WorkerPool(200), sleeping, warm=warm
+                ),
+            },
+        )
+        state = "threads already started" if warm else "cold pool: thread start included"
+        print(
+            table(
+                f"{sleeping} x sleep(0.01) on 200 workers, {state} (ideal {ideal:.3f} s)",
+                medians,
+                "ThreadPoolExecutor",
+                note=", ".join(f"{k}: {ideal / v:.0%} of ideal" for k, v in medians.items()),
+            )
+        )
+
+    if not opts.no_rss:
+        size = 20_000 if quick else 1_000_000
+        lines = [f"### peak RSS, map over a {size}-item generator", "", "| run | peak RSS |"]
+        lines.append("|---|---:|")
+        lines.append(
+            f"| threadkit map(buffersize=64) | {peak_rss_mib('threadkit', size):.0f} MiB |"
+        )
+        if not quick:
+            lines.append(
+                f"| ThreadPoolExecutor.map (eager) | {peak_rss_mib('tpe', size):.0f} MiB |"
+            )
+        print("\n".join(lines) + "\n")
+
+    bench_sync = _optional_sync_benchmark()
+    if bench_sync is not None:
+        bench_sync(["--quick"] if quick else [])
+    return 0
+
+
+def _optional_sync_benchmark() -> Callable[[list[str]], object] | None:
+    """The limiter benchmarks live beside this file, when present."""
+    try:
+        sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+        import bench_sync  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    main_fn: Callable[[list[str]], object] = bench_sync.main
+    return main_fn
+
+
+if __name__ == "__main__":
+    sys.exit(main())
