@@ -792,3 +792,61 @@ def test_wait_as_completed_and_asyncio_interoperate() -> None:
             return [a, b]
 
         assert asyncio.run(main()) == [9, 27]
+
+
+# -- cancellation tokens ----------------------------------------------------------------
+
+
+def test_tasks_find_the_pools_token_and_outsiders_find_none() -> None:
+    """current_token() in a task is the pool's cancel_token; outside a task it is None."""
+    with WorkerPool(2) as pool:
+        assert pool.submit(threadkit.current_token).result(WAIT) is pool.cancel_token
+        assert list(pool.map(lambda _: threadkit.current_token(), [1])) == [pool.cancel_token]
+    assert threadkit.current_token() is None
+
+
+def test_shutdown_now_cancels_the_token_so_running_tasks_stop() -> None:
+    """A cancelling shutdown cancels the token, waking a task blocked on it."""
+    started = threading.Event()
+
+    def long_job() -> str:
+        token = threadkit.current_token()
+        assert token is not None
+        started.set()
+        return "stopped early" if token.wait(WAIT) else "ran out"
+
+    pool: WorkerPool[Any, Any] = WorkerPool(1)
+    fut = pool.submit(long_job)
+    assert started.wait(WAIT)
+    report = pool.shutdown_now(timeout=WAIT)
+    assert not report.timed_out
+    assert fut.result(0) == "stopped early"
+    assert pool.cancel_token.cancelled
+
+
+def test_plain_shutdown_leaves_the_token_alone() -> None:
+    """shutdown() without cancellation lets tasks run to their end: the token stays unset."""
+    with WorkerPool(1) as pool:
+        pass
+    assert not pool.cancel_token.cancelled
+
+
+def test_a_parent_token_cancels_the_pools_token() -> None:
+    """With cancel_token=parent, cancelling the parent reaches the pool's tasks."""
+    parent = threadkit.CancelToken()
+    with WorkerPool(1, cancel_token=parent) as pool:
+        assert pool.cancel_token is not parent
+        parent.cancel("stop")
+        assert pool.submit(lambda: pool.cancel_token.cancelled).result(WAIT)
+    with pytest.raises(TypeError, match="cancel_token"):
+        WorkerPool(1, cancel_token="nope")  # type: ignore[arg-type]
+
+
+def test_a_task_run_inline_by_caller_runs_sees_the_token() -> None:
+    """A task the submitter runs itself (caller_runs) still finds the pool's token."""
+    pool, gate, _held = busy_pool(max_queue=1, overflow="caller_runs")
+    with pool:
+        pool.submit(int)
+        fut = pool.submit(threadkit.current_token)
+        assert fut.result(0) is pool.cancel_token
+        gate.open()

@@ -14,12 +14,14 @@ from ._errors import PoolShutDown as PoolShutDown
 from ._errors import QueueFull as QueueFull
 from ._errors import SubmitTimeout as SubmitTimeout
 from ._errors import ThreadkitError as ThreadkitError
+from ._hooks import PoolHooks as PoolHooks
 from ._map import MapIterator as MapIterator
 from ._pool import WorkerPool as WorkerPool
 from ._reports import DroppedTask as DroppedTask
 from ._reports import PoolStatistics as PoolStatistics
 from ._reports import ShutdownReport as ShutdownReport
-from ._reports import Straggler as Straggler
+from ._reports import TaskEvent as TaskEvent
+from ._reports import WorkerSnapshot as WorkerSnapshot
 from ._threads import ThreadSnapshot as ThreadSnapshot
 from ._threads import dump_threads as dump_threads
 from ._threads import set_os_thread_name as set_os_thread_name
@@ -37,16 +39,18 @@ __all__ = [
     "DeadlineExceeded",
     "DroppedTask",
     "MapIterator",
+    "PoolHooks",
     "PoolShutDown",
     "PoolStatistics",
     "QueueFull",
     "ShutdownReport",
-    "Straggler",
     "SubmitTimeout",
+    "TaskEvent",
     "ThreadSnapshot",
     "ThreadkitError",
     "Worker",
     "WorkerPool",
+    "WorkerSnapshot",
     "__version__",
     "current_token",
     "dump_threads",

@@ -8,8 +8,9 @@ first time something looks at it afterwards (``cancelled``, ``reason``, ``remain
 blocking calls bound their waits by the deadline so they notice it on time. A token
 cancelled by its deadline has ``DeadlineExceeded`` as its reason.
 
-The pool sets ``_current_token`` in the context each task runs in, so code deep in a
-task can find its token with ``current_token()``.
+A pool's worker threads record the pool's token (in ``_thread_token``), and a task run
+inline in a submitting thread gets it in its context (``_current_token``), so code deep
+in a task can find its token with ``current_token()``.
 """
 
 from __future__ import annotations
@@ -58,13 +59,25 @@ DeadlineExceeded: Final = _DeadlineExceededType.DEADLINE_EXCEEDED
 _current_token: ContextVar[CancelToken | None] = ContextVar("threadkit.current_token", default=None)
 
 
+# A pool's worker threads record their pool's token here once, so that finding it costs
+# the pool nothing per task; the context variable, when set, takes precedence.
+_thread_token = threading.local()
+
+
 def current_token() -> CancelToken | None:
-    """Return the cancel token of the pool task running in this context.
+    """Return the cancel token of the pool task running in this thread.
+
+    A pool cancels its token when it shuts down with cancellation (``shutdown_now``,
+    ``shutdown(cancel_futures=True)``, leaving ``with pool:`` on an error, or a
+    :class:`GracefulShutdown`), so long tasks can stop cooperatively.
 
     Returns:
-        The token the pool gave the running task, or ``None`` outside a pool task.
+        The token of the pool whose task is running, or ``None`` outside a pool task.
     """
-    return _current_token.get()
+    token = _current_token.get()
+    if token is None:
+        token = getattr(_thread_token, "token", None)
+    return token
 
 
 @final

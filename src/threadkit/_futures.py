@@ -135,6 +135,8 @@ class TaskFuture(Future[T]):
     # Class-level defaults keep the per-future cost at zero until a task fails.
     _tk_guard: _UnretrievedGuard | None = None
     _tk_what: str | None = None
+    _tk_id: int = -1  # set only for pools with hooks
+    _tk_name: str = ""
 
     def __init__(self) -> None:
         # The base class's attributes, with the light condition (a test pins the set).

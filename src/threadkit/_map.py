@@ -23,16 +23,24 @@ interruptible by Ctrl-C while the consumer waits); reordering happens in the con
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections import deque
 from concurrent.futures import CancelledError
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import attrs
+
+from ._futures import describe_callable
+from ._hooks import emit
+from ._reports import TaskEvent
+
 if TYPE_CHECKING:
     import contextvars
     from collections.abc import Callable, Iterator
 
+    from ._hooks import PoolHooks
     from ._pool import _Core
 
 __all__ = ["CANCELLED", "FAILED", "OK", "PROCESS", "MapIterator", "MapRun"]
@@ -53,12 +61,25 @@ Outcome = tuple[int, int, Any]
 class MapRun:
     """The shared state of one ``map``/``process`` call."""
 
-    __slots__ = ("chunksize", "ctx", "fn", "out", "pending")
+    __slots__ = ("chunksize", "ctx", "fn", "hooks", "map_id", "name", "out", "pending")
 
-    def __init__(self, fn: Callable[..., Any], ctx: contextvars.Context, *, chunksize: int) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        ctx: contextvars.Context,
+        *,
+        chunksize: int,
+        hooks: PoolHooks | None = None,
+        map_id: int | None = None,
+    ) -> None:
         self.fn = fn
         self.ctx = ctx
         self.chunksize = chunksize
+        self.hooks = hooks
+        self.map_id = map_id
+        self.name = (
+            "" if hooks is None else ("Worker.process" if fn is PROCESS else describe_callable(fn))
+        )
         self.pending: deque[Item] = deque()  # single atomic operations only
         self.out: SimpleQueue[Outcome] = SimpleQueue()  # workers -> the consumer
 
@@ -97,6 +118,8 @@ class MapRun:
         else:
             worker = None
         put = self.out.put
+        if self.hooks is not None:
+            return self._run_hooked(chunk, fn, worker)
         failed = 0
         for index, args in chunk:
             try:
@@ -109,6 +132,42 @@ class MapRun:
             else:
                 put((index, OK, value))
         return len(chunk) - failed, failed
+
+    def _run_hooked(
+        self, chunk: list[Item], fn: Callable[..., Any], worker: Any
+    ) -> tuple[int, int]:
+        """``run_chunk`` for a pool with hooks: report each item's start and end."""
+        hooks = self.hooks
+        assert hooks is not None
+        thread = threading.current_thread().name
+        failed = 0
+        for index, args in chunk:
+            event = TaskEvent(index, self.name, thread, map_id=self.map_id)
+            emit(hooks.task_started, event)
+            started = time.monotonic()
+            try:
+                value = self.ctx.copy().run(fn, *args)
+            except BaseException as exc:
+                if worker is not None and isinstance(exc, Exception):
+                    worker._tk_on_error(args[0], exc)
+                elapsed = time.monotonic() - started
+                emit(hooks.task_failed, attrs.evolve(event, duration=elapsed, exception=exc))
+                self.out.put((index, FAILED, exc))
+                failed += 1
+            else:
+                elapsed = time.monotonic() - started
+                emit(hooks.task_finished, attrs.evolve(event, duration=elapsed))
+                self.out.put((index, OK, value))
+        return len(chunk) - failed, failed
+
+    def emit_cancelled(self, items: list[Item]) -> None:
+        """Report items removed before they started (pools with hooks)."""
+        hooks = self.hooks
+        if hooks is None:
+            return
+        thread = threading.current_thread().name
+        for index, _ in items:
+            emit(hooks.task_cancelled, TaskEvent(index, self.name, thread, map_id=self.map_id))
 
     def deliver(self, outcomes: list[Outcome]) -> None:
         """Hand outcomes decided elsewhere (cancelled, pool broken) to the consumer."""

@@ -51,10 +51,14 @@ import weakref
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, ParamSpec, TypeVar, final
 
+import attrs
+
+from ._cancel import CancelToken, _current_token, _thread_token
 from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
 from ._futures import TaskFuture, describe_callable
+from ._hooks import PoolHooks, emit
 from ._map import CANCELLED, FAILED, PROCESS, MapIterator, MapRun
-from ._reports import DroppedTask, PoolStatistics, ShutdownReport, Straggler
+from ._reports import DroppedTask, PoolStatistics, ShutdownReport, TaskEvent, WorkerSnapshot
 from ._threads import set_os_thread_name, unique_name
 from ._validate import check_int, check_timeout
 from ._worker import In, Out, Worker
@@ -154,7 +158,17 @@ class _Core:
         min_workers: int,
         idle_timeout: float | None,
         log_unretrieved: bool,
+        token: CancelToken,
+        hooks: PoolHooks | None = None,
+        watchdog: float | None = None,
     ) -> None:
+        self.token = token
+        self.hooks = hooks
+        self.next_task_id = 0  # hooks only
+        self.next_map_id = 0  # hooks only
+        self.watchdog = watchdog
+        self.watch_stop = threading.Event()
+        self.watch_thread: threading.Thread | None = None
         self.max_workers = max_workers
         self.prefix = prefix
         self.initializer = initializer
@@ -261,7 +275,7 @@ class _Core:
                 if self.state != _RUNNING or _interpreter_exiting:
                     raise self.closed_error()
                 self.rejected += 1
-            raise QueueFull(f"the pool's queue is full ({self.max_queue} tasks waiting)")
+            raise QueueFull(f"the pool's queue is full (max_queue={self.max_queue})")
         if policy == "caller_runs":
             with self.lock:
                 if self.state != _RUNNING or _interpreter_exiting:
@@ -322,7 +336,8 @@ class _Core:
         """Run a task in the submitting thread (``caller_runs``)."""
         fut = entry[0]
         ws = getattr(_current, "worker", None) if getattr(_current, "core", None) is self else None
-        outcome = _run_task(entry, ws, self.log_unretrieved)
+        entry[4].run(_current_token.set, self.token)
+        outcome = _run_task(entry, ws, self.log_unretrieved, self.hooks)
         with self.lock:
             self.inline -= 1
             if outcome == 0:
@@ -369,10 +384,76 @@ class _Core:
 
     def cancel_map(self, run: MapRun) -> None:
         """Cancel the items of ``run`` that have not started (its consumer is gone)."""
-        dropped = len(run.take_all())
+        items = run.take_all()
+        run.emit_cancelled(items)
+        dropped = len(items)
         if dropped:
             with self.lock:
                 self.cancelled += dropped
+
+    # -- hooks and watchdog --------------------------------------------------------------
+
+    def hook_submitted(self, fut: TaskFuture[Any], fn: object) -> None:
+        """Give ``fut`` a task id and report it submitted (hooks only)."""
+        hooks = self.hooks
+        assert hooks is not None
+        with self.lock:
+            task_id = self.next_task_id
+            self.next_task_id += 1
+        fut._tk_id = task_id
+        fut._tk_name = "Worker.process" if fn is _PROCESS else describe_callable(fn)
+        emit(hooks.task_submitted, TaskEvent(task_id, fut._tk_name, _thread_name()))
+        fut.add_done_callback(self._hook_done)
+
+    def hook_rejected(self, fut: TaskFuture[Any]) -> None:
+        """A hooked submission was refused after ``task_submitted``: report it cancelled."""
+        assert self.hooks is not None
+        emit(self.hooks.task_cancelled, TaskEvent(fut._tk_id, fut._tk_name, _thread_name()))
+
+    def _hook_done(self, fut: Future[Any]) -> None:
+        if fut.cancelled() and self.hooks is not None and isinstance(fut, TaskFuture):
+            emit(self.hooks.task_cancelled, TaskEvent(fut._tk_id, fut._tk_name, _thread_name()))
+
+    def new_map_id(self) -> int | None:
+        """A number for a map call's events, or ``None`` without hooks."""
+        if self.hooks is None:
+            return None
+        with self.lock:
+            map_id = self.next_map_id
+            self.next_map_id += 1
+        return map_id
+
+    def start_watchdog(self) -> None:
+        """Start the thread that warns about tasks running longer than ``watchdog``."""
+        thread = threading.Thread(target=self._watch, name=f"{self.prefix}_watchdog", daemon=True)
+        self.watch_thread = thread
+        thread.start()
+
+    def _watch(self) -> None:
+        threshold = self.watchdog
+        assert threshold is not None
+        interval = min(1.0, max(0.005, threshold / 4))
+        reported: set[tuple[int, float]] = set()
+        while not self.watch_stop.wait(interval):
+            try:
+                now = time.monotonic()
+                running = {
+                    (id(s.thread_name), now - (s.running_for or 0.0)): s
+                    for s in self.snapshots(long_running=threshold)
+                }
+                for key, snap in running.items():
+                    if key not in reported:
+                        logger.warning(
+                            "task %s has been running for %.1f s in %s:\n%s",
+                            snap.task,
+                            snap.running_for,
+                            snap.thread_name,
+                            "".join(snap.stack).rstrip(),
+                        )
+                reported &= set(running)
+                reported |= set(running)
+            except Exception:  # pragma: no cover - a bug here must not end the watch
+                logger.exception("the watchdog of %s failed", self.prefix)
 
     # -- workers -----------------------------------------------------------------------
 
@@ -513,6 +594,8 @@ class _Core:
     ) -> ShutdownReport:
         """Stop intake; optionally cancel what is queued; optionally wait for workers."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        if cancel:
+            self.token.cancel("the pool is shutting down")
         tasks: list[_Task] = []
         runs: list[tuple[MapRun, list[Any]]] = []
         with self.lock:
@@ -525,6 +608,7 @@ class _Core:
             elif cancel:
                 tasks, runs = self._drain()
             threads = [ws.thread for ws in self.workers if ws.thread is not None]
+        self.watch_stop.set()
         cancelled = 0
         dropped: list[DroppedTask] = []
         for fut, fn, args, kwargs, _ in tasks:
@@ -534,15 +618,19 @@ class _Core:
                 dropped.append(DroppedTask(fn, args, kwargs, fut))
         for run, items in runs:
             run.deliver([(i, CANCELLED, None) for i, _ in items])
+            run.emit_cancelled(items)
             cancelled += len(items)
             if drop:
                 dropped.extend(DroppedTask(run.fn, args, {}, None) for _, args in items)
         if cancelled:
             with self.lock:
                 self.cancelled += cancelled
-        stragglers: tuple[Straggler, ...] = ()
+        stragglers: tuple[WorkerSnapshot, ...] = ()
         if wait:
             me = threading.current_thread()
+            watcher = self.watch_thread
+            if watcher is not None and watcher is not me:
+                threads.append(watcher)
             for thread in threads:
                 if thread is not me:
                     thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
@@ -560,8 +648,14 @@ class _Core:
         """The finalizer of an unreferenced pool: let queued work finish, then exit."""
         self.shutdown(wait=False, cancel=False, timeout=None)
 
-    def stragglers(self, exclude: threading.Thread | None = None) -> tuple[Straggler, ...]:
+    def stragglers(self, exclude: threading.Thread | None = None) -> tuple[WorkerSnapshot, ...]:
         """Describe the live worker threads (except ``exclude``)."""
+        return self.snapshots(exclude=exclude)
+
+    def snapshots(
+        self, *, exclude: threading.Thread | None = None, long_running: float | None = None
+    ) -> tuple[WorkerSnapshot, ...]:
+        """Snapshot live workers (only those whose task has run ``long_running`` s, if set)."""
         now = time.monotonic()
         with self.lock:
             alive = [
@@ -569,13 +663,15 @@ class _Core:
                 for ws in self.workers
                 if ws.thread is not None and ws.thread is not exclude and ws.thread.is_alive()
             ]
+        if long_running is not None:
+            alive = [a for a in alive if a[2] is not None and now - a[3] >= long_running]
         frames = sys._current_frames()
         found = []
         for thread, name, task, started in alive:
             frame = frames.get(thread.ident) if thread.ident is not None else None
             stack = tuple(traceback.format_stack(frame)) if frame is not None else ()
             found.append(
-                Straggler(
+                WorkerSnapshot(
                     thread_name=name,
                     task=_describe_entry(task),
                     running_for=None if task is None else now - started,
@@ -590,7 +686,7 @@ class _Core:
         with self.lock:
             completed, failed, cancelled = self.completed, self.failed, self.cancelled
             busy, items = self.inline, self.inline
-            oldest: float | None = None
+            ages: list[float] = []
             for ws in self.workers:
                 completed += ws.completed
                 failed += ws.failed
@@ -598,9 +694,7 @@ class _Core:
                 if ws.task is not None:
                     busy += 1
                     items += ws.items
-                    age = now - ws.started
-                    if oldest is None or age > oldest:
-                        oldest = age
+                    ages.append(now - ws.started)
             queued = max(0, self.submitted - completed - failed - cancelled - items)
             return PoolStatistics(
                 max_workers=self.max_workers,
@@ -613,7 +707,8 @@ class _Core:
                 failed=failed,
                 cancelled=cancelled,
                 rejected=self.rejected,
-                oldest_running=oldest,
+                oldest_running=max(ages) if ages else None,
+                running_ages=tuple(sorted(ages, reverse=True)),
             )
 
     def after_fork_in_child(self) -> None:
@@ -641,7 +736,9 @@ def _describe_entry(entry: object) -> str | None:
     return "Worker.process" if fn is _PROCESS else describe_callable(fn)
 
 
-def _run_task(entry: _Task, ws: _WorkerState | None, log_unretrieved: bool) -> int:
+def _run_task(
+    entry: _Task, ws: _WorkerState | None, log_unretrieved: bool, hooks: PoolHooks | None
+) -> int:
     """Run one task entry; return its outcome (0 completed, FAILED or CANCELLED)."""
     fut, fn, args, kwargs, ctx = entry
     if not fut._tk_start():
@@ -651,18 +748,33 @@ def _run_task(entry: _Task, ws: _WorkerState | None, log_unretrieved: bool) -> i
         assert ws is not None
         instance = ws.instance
         fn = instance.process
+    if hooks is not None:
+        event = TaskEvent(fut._tk_id, fut._tk_name, _thread_name())
+        emit(hooks.task_started, event)
+        started = time.monotonic()
     try:
         result = ctx.run(fn, *args, **kwargs)
     except BaseException as exc:
         if instance is not None and isinstance(exc, Exception):
             instance._tk_on_error(args[0], exc)
+        if hooks is not None:
+            emit(
+                hooks.task_failed,
+                attrs.evolve(event, duration=time.monotonic() - started, exception=exc),
+            )
         fut._tk_fail(exc, fn, log_unretrieved)
         # The traceback holds this frame: drop the future and the task from it, or the
         # cycle future -> exception -> frame -> future outlives everyone's interest.
         del fut, entry, fn, args, kwargs
         return FAILED
+    if hooks is not None:
+        emit(hooks.task_finished, attrs.evolve(event, duration=time.monotonic() - started))
     fut.set_result(result)
     return 0
+
+
+def _thread_name() -> str:
+    return threading.current_thread().name
 
 
 def _worker_main(core: _Core, ws: _WorkerState, first: Any) -> None:
@@ -670,6 +782,7 @@ def _worker_main(core: _Core, ws: _WorkerState, first: Any) -> None:
     set_os_thread_name(ws.name)
     _current.core = core
     _current.worker = ws
+    _thread_token.token = core.token
     crashed = False
     try:
         if not core.init_thread(ws):
@@ -698,6 +811,7 @@ def _worker_main(core: _Core, ws: _WorkerState, first: Any) -> None:
 
 def _work_loop(core: _Core, ws: _WorkerState, entry: Any) -> None:
     log_unretrieved = core.log_unretrieved
+    hooks = core.hooks
     get_nowait = core.tasks.get_nowait
     slots = core.slots
     empty = queue.Empty
@@ -720,7 +834,7 @@ def _work_loop(core: _Core, ws: _WorkerState, entry: Any) -> None:
             ws.task = entry
             ws.items = 1
             ws.started = time.monotonic()
-            outcome = _run_task(entry, ws, log_unretrieved)
+            outcome = _run_task(entry, ws, log_unretrieved, hooks)
             if outcome == 0:
                 ws.completed += 1
             elif outcome == FAILED:
@@ -838,6 +952,13 @@ class WorkerPool(Executor, Generic[In, Out]):
             the queued tasks are cancelled and running ones get this many seconds.
         log_unretrieved: Log a failed task's exception on the ``threadkit`` logger when its
             future is discarded without anyone retrieving it.
+        cancel_token: Make the pool's :attr:`cancel_token` a child of this token, so
+            cancelling it (for example from a :class:`GracefulShutdown`) tells the pool's
+            running tasks to stop.
+        hooks: A :class:`PoolHooks` whose methods see every task submitted, started,
+            finished, failed or cancelled. Without it the pool pays nothing for hooks.
+        watchdog: Seconds after which a running task is reported (once) on the
+            ``threadkit`` logger with its thread and stack. Needs one extra thread.
 
     Raises:
         TypeError: An argument has the wrong type (``max_workers=1.5``, a non-callable
@@ -862,6 +983,9 @@ class WorkerPool(Executor, Generic[In, Out]):
         idle_timeout: float | None = None,
         shutdown_grace: float = 2.0,
         log_unretrieved: bool = True,
+        cancel_token: CancelToken | None = None,
+        hooks: PoolHooks | None = None,
+        watchdog: float | None = None,
     ) -> None:
         max_workers = (
             _default_max_workers() if max_workers is None else check_int(max_workers, "max_workers")
@@ -887,6 +1011,13 @@ class WorkerPool(Executor, Generic[In, Out]):
                 f"min_workers must be <= max_workers ({max_workers}), got {min_workers}"
             )
         grace = check_timeout(shutdown_grace, "shutdown_grace")
+        if cancel_token is not None and not isinstance(cancel_token, CancelToken):
+            raise TypeError(f"cancel_token must be a CancelToken, got {cancel_token!r}")
+        if hooks is not None and not isinstance(hooks, PoolHooks):
+            raise TypeError(f"hooks must be a PoolHooks instance, got {hooks!r}")
+        watch = check_timeout(watchdog, "watchdog")
+        if watch == 0:
+            raise ValueError("watchdog must be None or a number of seconds > 0, got 0")
         self._grace = grace
         self._core = _Core(
             max_workers=max_workers,
@@ -900,7 +1031,12 @@ class WorkerPool(Executor, Generic[In, Out]):
             min_workers=min_workers,
             idle_timeout=check_timeout(idle_timeout, "idle_timeout"),
             log_unretrieved=bool(log_unretrieved),
+            token=CancelToken() if cancel_token is None else cancel_token.child(),
+            hooks=hooks,
+            watchdog=watch,
         )
+        if watch is not None:
+            self._core.start_watchdog()
         _install_hooks()
         with _live_lock:
             _live_cores.add(self._core)
@@ -930,8 +1066,34 @@ class WorkerPool(Executor, Generic[In, Out]):
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, got {fn!r}")
         fut: TaskFuture[T] = TaskFuture()
-        self._core.submit((fut, fn, args, kwargs, contextvars.copy_context()))
+        core = self._core
+        if core.hooks is None:
+            core.submit((fut, fn, args, kwargs, contextvars.copy_context()))
+        else:
+            self._submit_hooked(fut, fn, args, kwargs, try_only=False)
         return fut
+
+    def _submit_hooked(
+        self,
+        fut: TaskFuture[Any],
+        fn: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        try_only: bool,
+    ) -> bool:
+        core = self._core
+        core.hook_submitted(fut, fn)
+        try:
+            accepted = core.submit(
+                (fut, fn, args, kwargs, contextvars.copy_context()), try_only=try_only
+            )
+        except BaseException:
+            core.hook_rejected(fut)
+            raise
+        if not accepted:
+            core.hook_rejected(fut)
+        return accepted
 
     def try_submit(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -952,6 +1114,8 @@ class WorkerPool(Executor, Generic[In, Out]):
         if not callable(fn):
             raise TypeError(f"try_submit() needs a callable, got {fn!r}")
         fut: TaskFuture[T] = TaskFuture()
+        if self._core.hooks is not None:
+            return fut if self._submit_hooked(fut, fn, args, kwargs, try_only=True) else None
         if self._core.submit((fut, fn, args, kwargs, contextvars.copy_context()), try_only=True):
             return fut
         return None
@@ -1033,7 +1197,14 @@ class WorkerPool(Executor, Generic[In, Out]):
         if buffersize is not None:
             check_int(buffersize, "buffersize")
         deadline = None if seconds is None else time.monotonic() + seconds
-        run = MapRun(fn, contextvars.copy_context(), chunksize=chunksize)
+        core = self._core
+        run = MapRun(
+            fn,
+            contextvars.copy_context(),
+            chunksize=chunksize,
+            hooks=core.hooks,
+            map_id=core.new_map_id(),
+        )
         first = itertools.islice(inputs, buffersize)
         items = list(enumerate(first))
         self._core.feed_map(run, items)
@@ -1057,7 +1228,10 @@ class WorkerPool(Executor, Generic[In, Out]):
         """
         self._need_worker("put")
         fut: TaskFuture[Out] = TaskFuture()
-        self._core.submit((fut, _PROCESS, (item,), {}, contextvars.copy_context()))
+        if self._core.hooks is not None:
+            self._submit_hooked(fut, _PROCESS, (item,), {}, try_only=False)
+        else:
+            self._core.submit((fut, _PROCESS, (item,), {}, contextvars.copy_context()))
         return fut
 
     def process(
@@ -1163,6 +1337,17 @@ class WorkerPool(Executor, Generic[In, Out]):
     # -- looking at it -------------------------------------------------------------------
 
     @property
+    def cancel_token(self) -> CancelToken:
+        """The token this pool's tasks see through :func:`current_token`.
+
+        It is cancelled when the pool shuts down with cancellation (``shutdown_now``,
+        ``shutdown(cancel_futures=True)``, leaving ``with`` on an error) or when the
+        ``cancel_token`` given to the constructor is cancelled. Tasks that check it stop
+        promptly instead of running to their end.
+        """
+        return self._core.token
+
+    @property
     def max_workers(self) -> int:
         """The most worker threads this pool runs."""
         return self._core.max_workers
@@ -1170,6 +1355,14 @@ class WorkerPool(Executor, Generic[In, Out]):
     def statistics(self) -> PoolStatistics:
         """Return a consistent snapshot of the pool's counters (see :class:`PoolStatistics`)."""
         return self._core.statistics()
+
+    def worker_snapshots(self) -> tuple[WorkerSnapshot, ...]:
+        """Return every live worker's name, current task, its running time and its stack.
+
+        For a hung pool, this answers "who is stuck, doing what, where?". The stacks are
+        taken one thread after another, not all at one instant.
+        """
+        return self._core.snapshots()
 
     def __repr__(self) -> str:
         stats = self._core.statistics()

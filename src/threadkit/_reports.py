@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["DroppedTask", "PoolStatistics", "ShutdownReport", "Straggler"]
+__all__ = ["DroppedTask", "PoolStatistics", "ShutdownReport", "TaskEvent", "WorkerSnapshot"]
 
 
 @attrs.frozen
@@ -31,6 +31,7 @@ class PoolStatistics:
         rejected: Submissions refused by the overflow policy (``QueueFull``,
             ``SubmitTimeout`` or ``try_submit`` returning ``None``).
         oldest_running: Seconds the longest-running task has been running, or ``None``.
+        running_ages: Seconds each running task has been running, longest first.
     """
 
     max_workers: int
@@ -44,11 +45,12 @@ class PoolStatistics:
     cancelled: int
     rejected: int
     oldest_running: float | None
+    running_ages: tuple[float, ...] = ()
 
 
 @attrs.frozen
-class Straggler:
-    """A worker thread still running when a shutdown stopped waiting for it.
+class WorkerSnapshot:
+    """What one worker thread is doing: in stack dumps, and stragglers of a shutdown.
 
     Attributes:
         thread_name: The worker thread's name.
@@ -93,10 +95,33 @@ class ShutdownReport:
     """
 
     cancelled: int = 0
-    stragglers: tuple[Straggler, ...] = ()
+    stragglers: tuple[WorkerSnapshot, ...] = ()
     dropped: tuple[DroppedTask, ...] = ()
 
     @property
     def timed_out(self) -> bool:
         """``True`` if some worker was still running when the shutdown returned."""
         return bool(self.stragglers)
+
+
+@attrs.frozen
+class TaskEvent:
+    """One step in a task's life, as given to :class:`PoolHooks` methods.
+
+    Attributes:
+        task_id: The task's number in its pool (for ``map``/``process`` items: the item's
+            position in its input).
+        name: The task's callable, described (``module.qualname``).
+        thread_name: The thread where the event happened: the submitter's for
+            ``task_submitted`` (and usually ``task_cancelled``), the worker's otherwise.
+        duration: Seconds the task ran (``task_finished`` and ``task_failed``), else ``None``.
+        exception: The exception (``task_failed`` only).
+        map_id: For ``map``/``process`` items, the number of the call they belong to.
+    """
+
+    task_id: int
+    name: str
+    thread_name: str
+    duration: float | None = None
+    exception: BaseException | None = None
+    map_id: int | None = None

@@ -23,6 +23,7 @@ from typing_extensions import TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ._cancel import CancelToken
     from ._pool import _Core, _WorkerState
 
 __all__ = ["In", "Out", "Worker"]
@@ -76,6 +77,16 @@ class Worker(Generic[In, Out]):
     def index(self) -> int:
         """This worker's number in its pool, from 0 in start order (``-1`` outside a pool)."""
         return self._tk_index
+
+    @property
+    def token(self) -> CancelToken | None:
+        """The pool's cancel token (``None`` outside a pool).
+
+        Long ``process`` calls should check it (``self.token.cancelled``, or sleep with
+        ``self.token.sleep(...)``) so that a cancelling shutdown stops them promptly.
+        """
+        core = self._tk_core
+        return None if core is None else core.token
 
     def setup(self) -> None:
         """Prepare this thread's state; runs in the worker thread before its first item.

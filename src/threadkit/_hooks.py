@@ -1,0 +1,69 @@
+"""PoolHooks: watch every task of a pool go by, as Java's beforeExecute/afterExecute do.
+
+A pool made with ``hooks=`` calls the hook object's methods as its tasks are submitted,
+start, finish, fail or are cancelled. A pool made without pays one ``is None`` test per
+task and nothing else.
+
+Guarantees:
+    * Each task gets ``task_submitted`` (tasks given to ``submit``/``put`` only), then
+      either ``task_cancelled``, or ``task_started`` followed by exactly one of
+      ``task_finished`` / ``task_failed``, all with the same ``task_id``.
+    * ``task_started``, ``task_finished`` and ``task_failed`` run in the worker thread
+      that runs the task, just around it; the others run where the event happens.
+    * A hook that raises (anything, ``BaseException`` included) is logged on the
+      ``threadkit`` logger and changes nothing else: the task, its future and the pool
+      carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._reports import TaskEvent
+
+__all__ = ["PoolHooks", "emit"]
+
+logger = logging.getLogger("threadkit")
+
+
+class PoolHooks:
+    """Subclass this and override the events you want to see.
+
+    Every method gets a :class:`TaskEvent` and defaults to doing nothing. Keep them fast:
+    ``task_started`` and ``task_finished`` run on the worker thread, around each task.
+
+    Example::
+
+        class Timing(threadkit.PoolHooks):
+            def task_finished(self, event: threadkit.TaskEvent) -> None:
+                metrics.observe(event.name, event.duration)
+
+        pool = threadkit.WorkerPool(8, hooks=Timing())
+    """
+
+    def task_submitted(self, event: TaskEvent) -> None:
+        """A task was accepted by ``submit`` or ``put`` (in the submitting thread)."""
+
+    def task_started(self, event: TaskEvent) -> None:
+        """A worker is about to run the task (in that worker)."""
+
+    def task_finished(self, event: TaskEvent) -> None:
+        """The task returned; ``event.duration`` says how long it ran (in the worker)."""
+
+    def task_failed(self, event: TaskEvent) -> None:
+        """The task raised ``event.exception`` after ``event.duration`` seconds."""
+
+    def task_cancelled(self, event: TaskEvent) -> None:
+        """The task was cancelled before it started (by you, an overflow policy or shutdown)."""
+
+
+def emit(method: Callable[[TaskEvent], object], event: TaskEvent) -> None:
+    """Call one hook method, logging (never raising) whatever it raises."""
+    try:
+        method(event)
+    except BaseException:
+        logger.exception("pool hook %s raised", getattr(method, "__qualname__", method))
