@@ -28,7 +28,8 @@ MINORS = range(11, 16)
 
 def _run(cmd: list[str], **kwargs: object) -> None:
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    subprocess.run(cmd, check=True, cwd=ROOT, env=env, **kwargs)  # type: ignore[call-overload]
 
 
 def _venv_python(venv: Path) -> Path:

@@ -7,6 +7,7 @@ import contextvars
 import gc
 import itertools
 import logging
+import signal
 import threading
 from concurrent.futures.thread import BrokenThreadPool
 from typing import Any
@@ -850,3 +851,12 @@ def test_a_task_run_inline_by_caller_runs_sees_the_token() -> None:
         fut = pool.submit(threadkit.current_token)
         assert fut.result(0) is pool.cancel_token
         gate.open()
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_workers_block_program_signals_so_they_reach_the_main_thread() -> None:
+    """Worker threads block SIGINT and SIGTERM: the kernel delivers those to the main thread."""
+    with WorkerPool(1) as pool:
+        mask = pool.submit(signal.pthread_sigmask, signal.SIG_BLOCK, set()).result(WAIT)
+    assert {signal.SIGINT, signal.SIGTERM} <= mask
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())

@@ -80,22 +80,25 @@ class MapRun:
         self.name = (
             "" if hooks is None else ("Worker.process" if fn is PROCESS else describe_callable(fn))
         )
-        self.pending: deque[Item] = deque()  # single atomic operations only
-        self.out: SimpleQueue[Outcome] = SimpleQueue()  # workers -> the consumer
+        self.pending: deque[list[Item]] = deque()  # chunks; single atomic operations only
+        self.out: SimpleQueue[list[Outcome]] = SimpleQueue()  # workers -> the consumer
+
+    def add(self, items: list[Item]) -> int:
+        """Queue ``items`` in chunks; return how many chunks that made."""
+        size = self.chunksize
+        if size == 1:
+            self.pending.extend([item] for item in items)
+            return len(items)
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        self.pending.extend(chunks)
+        return len(chunks)
 
     def claim(self) -> list[Item]:
-        """Take up to ``chunksize`` pending items (empty if others took them all)."""
-        popleft = self.pending.popleft
-        if self.chunksize == 1:
-            try:
-                return [popleft()]
-            except IndexError:
-                return []
-        chunk: list[Item] = []
-        with contextlib.suppress(IndexError):
-            for _ in range(self.chunksize):
-                chunk.append(popleft())  # noqa: PERF401 (stops at the first IndexError)
-        return chunk
+        """Take the next chunk of items (empty if others took them all)."""
+        try:
+            return self.pending.popleft()
+        except IndexError:
+            return []
 
     def take_all(self) -> list[Item]:
         """Remove and return every pending item (for cancellation)."""
@@ -103,7 +106,7 @@ class MapRun:
         items: list[Item] = []
         with contextlib.suppress(IndexError):
             while True:
-                items.append(popleft())
+                items.extend(popleft())
         return items
 
     def run_chunk(self, chunk: list[Item], worker: Any) -> tuple[int, int]:
@@ -117,20 +120,20 @@ class MapRun:
             fn = worker.process
         else:
             worker = None
-        put = self.out.put
         if self.hooks is not None:
             return self._run_hooked(chunk, fn, worker)
+        outcomes: list[Outcome] = []
+        append = outcomes.append
         failed = 0
         for index, args in chunk:
             try:
-                value = ctx.copy().run(fn, *args)
+                append((index, OK, ctx.copy().run(fn, *args)))
             except BaseException as exc:
                 if worker is not None and isinstance(exc, Exception):
                     worker._tk_on_error(args[0], exc)
-                put((index, FAILED, exc))
+                append((index, FAILED, exc))
                 failed += 1
-            else:
-                put((index, OK, value))
+        self.out.put(outcomes)
         return len(chunk) - failed, failed
 
     def _run_hooked(
@@ -140,6 +143,7 @@ class MapRun:
         hooks = self.hooks
         assert hooks is not None
         thread = threading.current_thread().name
+        outcomes: list[Outcome] = []
         failed = 0
         for index, args in chunk:
             event = TaskEvent(index, self.name, thread, map_id=self.map_id)
@@ -152,12 +156,13 @@ class MapRun:
                     worker._tk_on_error(args[0], exc)
                 elapsed = time.monotonic() - started
                 emit(hooks.task_failed, attrs.evolve(event, duration=elapsed, exception=exc))
-                self.out.put((index, FAILED, exc))
+                outcomes.append((index, FAILED, exc))
                 failed += 1
             else:
                 elapsed = time.monotonic() - started
                 emit(hooks.task_finished, attrs.evolve(event, duration=elapsed))
-                self.out.put((index, OK, value))
+                outcomes.append((index, OK, value))
+        self.out.put(outcomes)
         return len(chunk) - failed, failed
 
     def emit_cancelled(self, items: list[Item]) -> None:
@@ -171,8 +176,8 @@ class MapRun:
 
     def deliver(self, outcomes: list[Outcome]) -> None:
         """Hand outcomes decided elsewhere (cancelled, pool broken) to the consumer."""
-        for outcome in outcomes:
-            self.out.put(outcome)
+        if outcomes:
+            self.out.put(outcomes)
 
 
 class MapIterator(Generic[T]):
@@ -188,6 +193,8 @@ class MapIterator(Generic[T]):
         "_inputs",
         "_next_index",
         "_ordered",
+        "_owner",
+        "_ready",
         "_run",
         "_started",
         "_stash",
@@ -204,10 +211,15 @@ class MapIterator(Generic[T]):
         deadline: float | None,
         *,
         ordered: bool,
+        owner: object = None,
     ) -> None:
+        # The pool object itself, so that ``for r in WorkerPool(...).process(items)`` keeps
+        # its pool alive (an unreferenced pool shuts down) until the iteration ends.
+        self._owner = owner
         self._core: _Core | None = core
         self._run = run
         self._ordered = ordered
+        self._ready: deque[tuple[int, Any]] = deque()  # outcomes to yield next, in order
         self._stash: dict[int, tuple[int, Any]] = {}  # ordered: outcomes that came early
         self._want = 0  # ordered: the index to yield next
         self._inputs = inputs  # None once exhausted (or for an eager map)
@@ -226,45 +238,60 @@ class MapIterator(Generic[T]):
         self.close()
 
     def __next__(self) -> T:
-        self._started = True
-        if self._core is None:
-            raise StopIteration
-        if self._unfinished == 0 and not self._feed():
-            self._finish()
-            raise StopIteration
-        try:
-            kind, value = self._take()
-            self._unfinished -= 1
-            if kind == OK:
-                self._feed()
-                return value  # type: ignore[no-any-return]
-            if kind == CANCELLED:
-                raise CancelledError
-            raise value
-        except BaseException:
-            self.close()
-            raise
+        ready = self._ready
+        if not ready:
+            self._started = True
+            if self._core is None:
+                raise StopIteration
+            if self._unfinished == 0 and not self._feed():
+                self._finish()
+                raise StopIteration
+            try:
+                self._fill()
+            except BaseException:
+                self.close()
+                raise
+        kind, value = ready.popleft()
+        self._unfinished -= 1
+        if kind == OK:
+            if self._inputs is not None:
+                try:
+                    self._feed()
+                except BaseException:
+                    self.close()
+                    raise
+            return value  # type: ignore[no-any-return]
+        self.close()
+        if kind == CANCELLED:
+            raise CancelledError
+        raise value
 
-    def _take(self) -> tuple[int, Any]:
-        """Wait for the next outcome to yield (this thread only touches the stash)."""
+    def _fill(self) -> None:
+        """Wait until the next outcome to yield arrives; move it (and followers) to ready."""
         deadline = self._deadline
         get = self._run.out.get
+        ready = self._ready
         stash = self._stash
         while True:
-            if self._ordered and self._want in stash:
-                found = stash.pop(self._want)
-                self._want += 1
-                return found
             try:
                 if deadline is None:
-                    index, kind, value = get()
+                    batch = get()
                 else:
-                    index, kind, value = get(timeout=max(0.0, deadline - time.monotonic()))
+                    batch = get(timeout=max(0.0, deadline - time.monotonic()))
             except Empty:
                 raise TimeoutError("map results were not ready before the timeout") from None
             if not self._ordered:
-                return kind, value
-            stash[index] = (kind, value)
+                ready.extend([(kind, value) for _, kind, value in batch])
+                return
+            for index, kind, value in batch:
+                stash[index] = (kind, value)
+            want = self._want
+            while want in stash:
+                ready.append(stash.pop(want))
+                want += 1
+            self._want = want
+            if ready:
+                return
 
     def _feed(self) -> bool:
         """Read one more input item and hand it to the pool; ``False`` if none is left."""
@@ -284,7 +311,9 @@ class MapIterator(Generic[T]):
 
     def _finish(self) -> None:
         self._core = None
+        self._owner = None
         self._inputs = None
+        self._ready.clear()
 
     def close(self) -> None:
         """Stop iterating: cancel every item that has not started and read no more input.

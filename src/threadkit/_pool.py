@@ -43,6 +43,7 @@ import itertools
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -360,11 +361,10 @@ class _Core:
         """
         if not items:
             return
-        tokens = min(-(-len(items) // run.chunksize), self.max_workers)
         with self.lock:
             if self.state != _RUNNING or _interpreter_exiting:
                 raise self.closed_error()
-            run.pending.extend(items)
+            tokens = min(run.add(items), self.max_workers)
             self.submitted += len(items)
             claim = min(tokens, self.idle - self.claimed)
             self.claimed += claim
@@ -430,6 +430,7 @@ class _Core:
         thread.start()
 
     def _watch(self) -> None:
+        _block_program_signals()
         threshold = self.watchdog
         assert threshold is not None
         interval = min(1.0, max(0.005, threshold / 4))
@@ -615,13 +616,14 @@ class _Core:
             fut.cancel()
             cancelled += 1
             if drop:
-                dropped.append(DroppedTask(fn, args, kwargs, fut))
+                dropped.append(DroppedTask(None if fn is _PROCESS else fn, args, kwargs, fut))
         for run, items in runs:
             run.deliver([(i, CANCELLED, None) for i, _ in items])
             run.emit_cancelled(items)
             cancelled += len(items)
             if drop:
-                dropped.extend(DroppedTask(run.fn, args, {}, None) for _, args in items)
+                fn = None if run.fn is _PROCESS else run.fn
+                dropped.extend(DroppedTask(fn, args, {}, None) for _, args in items)
         if cancelled:
             with self.lock:
                 self.cancelled += cancelled
@@ -777,8 +779,26 @@ def _thread_name() -> str:
     return threading.current_thread().name
 
 
+# Signals meant for the program (Ctrl-C, termination) must reach the main thread. The
+# kernel may deliver a process-directed signal to any thread that does not block it,
+# and one landing in a worker leaves the main thread asleep in its system call, so
+# Ctrl-C seems to do nothing. Every thread threadkit starts blocks them.
+_PROGRAM_SIGNALS = frozenset(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+    if hasattr(signal, name)
+)
+
+
+def _block_program_signals() -> None:
+    if hasattr(signal, "pthread_sigmask"):
+        with contextlib.suppress(OSError, ValueError):
+            signal.pthread_sigmask(signal.SIG_BLOCK, _PROGRAM_SIGNALS)
+
+
 def _worker_main(core: _Core, ws: _WorkerState, first: Any) -> None:
     """The body of every worker thread."""
+    _block_program_signals()
     set_os_thread_name(ws.name)
     _current.core = core
     _current.worker = ws
@@ -793,6 +813,15 @@ def _worker_main(core: _Core, ws: _WorkerState, first: Any) -> None:
                 else:
                     ws.cancelled += 1
             return
+        if core.state == _BROKEN and type(first) is tuple:
+            # Another worker broke the pool while this one was setting up: its first task
+            # fails like the queued ones did, instead of running on a broken pool.
+            ws.task = None
+            if first[0]._tk_fail_unstarted(core.broken_error()):
+                ws.failed += 1
+            else:
+                ws.cancelled += 1
+            first = None
         _work_loop(core, ws, first)
     except BaseException:
         crashed = True
@@ -1209,7 +1238,9 @@ class WorkerPool(Executor, Generic[In, Out]):
         items = list(enumerate(first))
         self._core.feed_map(run, items)
         lazy_inputs = inputs if buffersize is not None else None
-        return MapIterator(self._core, run, lazy_inputs, len(items), deadline, ordered=ordered)
+        return MapIterator(
+            self._core, run, lazy_inputs, len(items), deadline, ordered=ordered, owner=self
+        )
 
     def put(self, item: In) -> Future[Out]:
         """Give ``item`` to the pool's workers; one of them runs ``process(item)``.

@@ -70,7 +70,8 @@ class DroppedTask:
     """A task that never started, handed back by :meth:`WorkerPool.shutdown_now`.
 
     Attributes:
-        fn: The callable.
+        fn: The callable, or ``None`` for an item given to ``put``/``process`` (it would
+            have run on a worker thread's own :class:`Worker`; see :attr:`item`).
         args: Its positional arguments.
         kwargs: Its keyword arguments.
         future: Its future, already cancelled and notified; ``None`` for an item of
@@ -81,6 +82,11 @@ class DroppedTask:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     future: Future[Any] | None
+
+    @property
+    def item(self) -> Any:
+        """The item of a ``put``/``process`` task (its one argument), to save or re-``put``."""
+        return self.args[0] if self.args else None
 
 
 @attrs.frozen

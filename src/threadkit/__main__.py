@@ -1,0 +1,77 @@
+"""The ``threadkit`` command (also ``python -m threadkit``).
+
+threadkit demo [--files N] [--size BYTES] [--latency SECONDS] [--workers N] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+from . import _demo
+from ._version import __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors take one line, so a bad value is easy to spot."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of the ``threadkit`` command and its sub-commands.
+
+    Returns:
+        The top-level parser; its ``demo`` sub-command sets ``command="demo"``.
+    """
+    parser = _Parser(
+        prog="threadkit",
+        description="threadkit runs I/O jobs concurrently with threads.",
+    )
+    parser.add_argument("--version", action="version", version=f"threadkit {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="download generated files serially, with ThreadPoolExecutor and with threadkit",
+        description=(
+            "Start an HTTP server on 127.0.0.1 that serves generated files after a delay, "
+            "download them three ways (serially, with concurrent.futures.ThreadPoolExecutor "
+            "and with a threadkit WorkerPool), check their sizes and SHA-256 digests, and "
+            "print the wall time and throughput of each. Needs no internet; Ctrl-C stops "
+            "it cleanly."
+        ),
+    )
+    _demo.add_arguments(demo)
+    demo.set_defaults(parser=demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``threadkit`` command.
+
+    Args:
+        argv: The arguments after the program name; ``sys.argv[1:]`` by default.
+
+    Returns:
+        The exit status: 0 on success, 1 if the demo failed, 2 for bad arguments,
+        130 after Ctrl-C.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        # "demo" is the only command, and argparse requires one.
+        options = _demo.options_from(args.parser, args)
+    except SystemExit as exc:  # --help, --version or a bad argument
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return _demo.run_demo(options)
+    except KeyboardInterrupt:
+        # A second Ctrl-C while the first one is being handled: stop without a traceback.
+        print("interrupted", file=sys.stderr)
+        return _demo.EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
