@@ -17,11 +17,23 @@ from ._errors import ThreadkitError as ThreadkitError
 from ._hooks import PoolHooks as PoolHooks
 from ._map import MapIterator as MapIterator
 from ._pool import WorkerPool as WorkerPool
+from ._ratelimit import KeyedRateLimiter as KeyedRateLimiter
+from ._ratelimit import KeyedRateLimiterStatistics as KeyedRateLimiterStatistics
+from ._ratelimit import RateLimiter as RateLimiter
+from ._ratelimit import RateLimiterStatistics as RateLimiterStatistics
 from ._reports import DroppedTask as DroppedTask
 from ._reports import PoolStatistics as PoolStatistics
 from ._reports import ShutdownReport as ShutdownReport
 from ._reports import TaskEvent as TaskEvent
 from ._reports import WorkerSnapshot as WorkerSnapshot
+from ._sync import CapacityLimiter as CapacityLimiter
+from ._sync import CapacityLimiterStatistics as CapacityLimiterStatistics
+from ._sync import KeyedLimiter as KeyedLimiter
+from ._sync import KeyedLimiterStatistics as KeyedLimiterStatistics
+from ._sync import Limited as Limited
+from ._sync import Semaphore as Semaphore
+from ._sync import SemaphoreStatistics as SemaphoreStatistics
+from ._sync import limited as limited
 from ._threads import ThreadSnapshot as ThreadSnapshot
 from ._threads import dump_threads as dump_threads
 from ._threads import set_os_thread_name as set_os_thread_name
@@ -36,13 +48,24 @@ __all__ = [
     "BrokenPool",
     "CancelToken",
     "Cancelled",
+    "CapacityLimiter",
+    "CapacityLimiterStatistics",
     "DeadlineExceeded",
     "DroppedTask",
+    "KeyedLimiter",
+    "KeyedLimiterStatistics",
+    "KeyedRateLimiter",
+    "KeyedRateLimiterStatistics",
+    "Limited",
     "MapIterator",
     "PoolHooks",
     "PoolShutDown",
     "PoolStatistics",
     "QueueFull",
+    "RateLimiter",
+    "RateLimiterStatistics",
+    "Semaphore",
+    "SemaphoreStatistics",
     "ShutdownReport",
     "SubmitTimeout",
     "TaskEvent",
@@ -54,6 +77,7 @@ __all__ = [
     "__version__",
     "current_token",
     "dump_threads",
+    "limited",
     "set_os_thread_name",
     "start_thread",
     "thread_name",
