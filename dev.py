@@ -99,7 +99,11 @@ def _checks(vpy: Path, *, first: bool, slow: bool) -> None:
     if first and (ROOT / "mkdocs.yml").exists():
         _run([py, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", "build/site"])
     if first and slow:
-        _run([py, "-m", "pytest", "-q", "-m", "slow", "--timeout", "300"])
+        try:
+            _run([py, "-m", "pytest", "-q", "-m", "slow", "--timeout", "300"])
+        except subprocess.CalledProcessError as exc:
+            if exc.returncode != 5:  # 5: no test is marked slow, which is not a failure
+                raise
     if first and (ROOT / "benchmarks" / "run.py").exists():
         _run([py, "benchmarks/run.py", "--quick"])
 
