@@ -358,7 +358,6 @@ def run_threadkit(target: _Target, dest: Path, state: _RunState, workers: int) -
             self._conn: http.client.HTTPConnection | None = None
 
         def setup(self) -> None:
-            block_interrupts_in_this_thread()  # so Ctrl-C reaches the main thread
             self._conn = self._target.connect()
 
         def process(self, path: str) -> int:
@@ -406,8 +405,7 @@ def _modes() -> list[_Mode]:
         _Mode("serial", "serial", _run_serial_mode, pooled=False),
         _Mode("ThreadPoolExecutor", "threadpool", run_thread_pool),
     ]
-    if hasattr(threadkit, "WorkerPool"):
-        modes.append(_Mode("threadkit WorkerPool", "threadkit", run_threadkit))
+    modes.append(_Mode("threadkit WorkerPool", "threadkit", run_threadkit))
     return modes
 
 
@@ -521,8 +519,6 @@ def run_demo(options: DemoOptions, out: TextIO | None = None, err: TextIO | None
         names = ", ".join(f"{name}: {count}" for name, count in state.per_thread().items())
         print(file=out)
         print(textwrap.fill(f"Files per threadkit worker thread: {names}", width=88), file=out)
-    if not hasattr(threadkit, "WorkerPool"):
-        print("\n(this threadkit build has no WorkerPool yet: its row is left out)", file=out)
     where = f"kept in {workdir}" if options.keep else "removed (use --keep to keep them)"
     print(f"\ndownloaded files {where}", file=out, flush=True)
     return 0
