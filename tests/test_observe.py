@@ -213,3 +213,104 @@ def test_worker_snapshots_and_running_ages() -> None:
         assert len(stats.running_ages) == 1
         assert stats.running_ages[0] == stats.oldest_running
         gate.set()
+
+
+# -- progress ---------------------------------------------------------------------------
+
+
+class Counting:
+    """A Progress object that records what the pool tells it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.totals: list[int | None] = []
+        self.done = 0
+        self.failed = 0
+        self.closed = 0
+
+    def set_total(self, total: int | None) -> None:
+        with self.lock:
+            self.totals.append(total)
+
+    def advance(self, n: int = 1, *, failed: bool = False) -> None:
+        with self.lock:
+            if failed:
+                self.failed += n
+            else:
+                self.done += n
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed += 1
+
+
+def test_map_progress_counts_completions_with_a_known_total() -> None:
+    """progress= sees the total of a sized input and every completion, then a close."""
+    seen = Counting()
+    with WorkerPool(3) as pool:
+        assert list(pool.map(abs, range(50), progress=seen, chunksize=4)) == list(range(50))
+    assert seen.totals == [50]
+    assert (seen.done, seen.failed, seen.closed) == (50, 0, 1)
+
+
+def test_lazy_progress_learns_the_total_when_the_input_ends() -> None:
+    """For a generator the total starts unknown and is set once the input runs out."""
+    seen = Counting()
+
+    def numbers() -> Any:
+        yield from range(20)
+
+    with WorkerPool(2) as pool:
+        assert sorted(pool.map_unordered(abs, numbers(), progress=seen)) == list(range(20))
+    assert seen.totals == [None, 20]
+    assert seen.done == 20
+    assert seen.closed == 1
+
+
+def test_process_progress_counts_failures_apart() -> None:
+    """Failed items advance the display as failed; a callable gets (done, total)."""
+    calls: list[tuple[int, int | None]] = []
+    lock = threading.Lock()
+
+    class Half(threadkit.Worker[int, int]):
+        def process(self, item: int) -> int:
+            if item % 2:
+                raise ValueError(item)
+            return item
+
+    def record(done: int, total: int | None) -> None:
+        with lock:
+            calls.append((done, total))
+
+    seen = Counting()
+    with WorkerPool(2, worker=Half) as pool:
+        results = pool.process(range(10), progress=seen)
+        assert next(results) == 0
+        with pytest.raises(ValueError):
+            next(results)
+        results.close()
+        assert list(pool.process([0, 2, 4], progress=record)) == [0, 2, 4]
+    assert seen.done + seen.failed <= 10
+    assert seen.failed >= 1
+    assert calls[-1] == (3, 3)
+
+
+def test_progress_true_stays_silent_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """progress=True shows nothing when stderr is not a terminal (logs, CI)."""
+    with WorkerPool(2) as pool:
+        assert list(pool.map(abs, [-1, -2], progress=True)) == [1, 2]
+    assert capsys.readouterr().err == ""
+
+
+def test_a_raising_progress_object_is_logged_and_the_map_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A user's Progress that raises is turned off and logged; results still arrive."""
+
+    class Broken(Counting):
+        def advance(self, n: int = 1, *, failed: bool = False) -> None:
+            raise RuntimeError("display broke")
+
+    with caplog.at_level(logging.ERROR, logger="threadkit"), WorkerPool(2) as pool:
+        assert list(pool.map(abs, range(10), progress=Broken())) == list(range(10))
+    assert "display broke" in caplog.text

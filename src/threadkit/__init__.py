@@ -17,6 +17,8 @@ from ._errors import ThreadkitError as ThreadkitError
 from ._hooks import PoolHooks as PoolHooks
 from ._map import MapIterator as MapIterator
 from ._pool import WorkerPool as WorkerPool
+from ._progress import Progress as Progress
+from ._progress import make_progress as make_progress
 from ._ratelimit import KeyedRateLimiter as KeyedRateLimiter
 from ._ratelimit import KeyedRateLimiterStatistics as KeyedRateLimiterStatistics
 from ._ratelimit import RateLimiter as RateLimiter
@@ -61,6 +63,7 @@ __all__ = [
     "PoolHooks",
     "PoolShutDown",
     "PoolStatistics",
+    "Progress",
     "QueueFull",
     "RateLimiter",
     "RateLimiterStatistics",
@@ -78,6 +81,7 @@ __all__ = [
     "current_token",
     "dump_threads",
     "limited",
+    "make_progress",
     "set_os_thread_name",
     "start_thread",
     "thread_name",

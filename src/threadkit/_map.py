@@ -23,6 +23,7 @@ interruptible by Ctrl-C while the consumer waits); reordering happens in the con
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
@@ -42,10 +43,13 @@ if TYPE_CHECKING:
 
     from ._hooks import PoolHooks
     from ._pool import _Core
+    from ._progress import Progress
 
 __all__ = ["CANCELLED", "FAILED", "OK", "PROCESS", "MapIterator", "MapRun"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("threadkit")
 
 OK, FAILED, CANCELLED = 0, 1, 2
 
@@ -61,7 +65,17 @@ Outcome = tuple[int, int, Any]
 class MapRun:
     """The shared state of one ``map``/``process`` call."""
 
-    __slots__ = ("chunksize", "ctx", "fn", "hooks", "map_id", "name", "out", "pending")
+    __slots__ = (
+        "chunksize",
+        "ctx",
+        "fn",
+        "hooks",
+        "map_id",
+        "name",
+        "out",
+        "pending",
+        "progress",
+    )
 
     def __init__(
         self,
@@ -71,7 +85,9 @@ class MapRun:
         chunksize: int,
         hooks: PoolHooks | None = None,
         map_id: int | None = None,
+        progress: Progress | None = None,
     ) -> None:
+        self.progress = progress
         self.fn = fn
         self.ctx = ctx
         self.chunksize = chunksize
@@ -134,7 +150,22 @@ class MapRun:
                 append((index, FAILED, exc))
                 failed += 1
         self.out.put(outcomes)
+        if self.progress is not None:
+            self.report(len(chunk) - failed, failed)
         return len(chunk) - failed, failed
+
+    def report(self, completed: int, failed: int) -> None:
+        """Advance the progress display as items complete (a user's object may raise)."""
+        progress = self.progress
+        assert progress is not None
+        try:
+            if completed:
+                progress.advance(completed)
+            if failed:
+                progress.advance(failed, failed=True)
+        except Exception:
+            logger.exception("progress display %r failed; it is turned off", progress)
+            self.progress = None
 
     def _run_hooked(
         self, chunk: list[Item], fn: Callable[..., Any], worker: Any
@@ -163,6 +194,8 @@ class MapRun:
                 emit(hooks.task_finished, attrs.evolve(event, duration=elapsed))
                 outcomes.append((index, OK, value))
         self.out.put(outcomes)
+        if self.progress is not None:
+            self.report(len(chunk) - failed, failed)
         return len(chunk) - failed, failed
 
     def emit_cancelled(self, items: list[Item]) -> None:
@@ -302,6 +335,7 @@ class MapIterator(Generic[T]):
             args = next(inputs)
         except StopIteration:
             self._inputs = None
+            self._progress_call("set_total", self._next_index)
             return False
         index = self._next_index
         self._next_index += 1
@@ -309,7 +343,18 @@ class MapIterator(Generic[T]):
         self._unfinished += 1
         return True
 
+    def _progress_call(self, method: str, *args: Any) -> None:
+        progress = self._run.progress
+        if progress is not None:
+            try:
+                getattr(progress, method)(*args)
+            except Exception:
+                logger.exception("progress display %r failed; it is turned off", progress)
+                self._run.progress = None
+
     def _finish(self) -> None:
+        self._progress_call("close")
+        self._run.progress = None  # closed: late chunks no longer report to it
         self._core = None
         self._owner = None
         self._inputs = None
@@ -330,3 +375,6 @@ class MapIterator(Generic[T]):
         # never started (a map called for its side effects) runs to the end.
         if self._started and self._core is not None:
             self.close()
+        elif self._run.progress is not None:
+            self._progress_call("close")
+            self._run.progress = None

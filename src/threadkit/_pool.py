@@ -59,6 +59,7 @@ from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
 from ._futures import TaskFuture, describe_callable
 from ._hooks import PoolHooks, emit
 from ._map import CANCELLED, FAILED, PROCESS, MapIterator, MapRun
+from ._progress import ProgressArg, make_progress
 from ._reports import DroppedTask, PoolStatistics, ShutdownReport, TaskEvent, WorkerSnapshot
 from ._threads import set_os_thread_name, unique_name
 from ._validate import check_int, check_timeout
@@ -779,6 +780,14 @@ def _thread_name() -> str:
     return threading.current_thread().name
 
 
+def _length(iterables: tuple[Iterable[Any], ...]) -> int | None:
+    """How many items zipping ``iterables`` gives, if all have a length; else ``None``."""
+    try:
+        return min((len(it) for it in iterables), default=0)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
 # Signals meant for the program (Ctrl-C, termination) must reach the main thread. The
 # kernel may deliver a process-directed signal to any thread that does not block it,
 # and one landing in a worker leaves the main thread asleep in its system call, so
@@ -1156,6 +1165,7 @@ class WorkerPool(Executor, Generic[In, Out]):
         timeout: float | None = None,
         chunksize: int = 1,
         buffersize: int | None = None,
+        progress: ProgressArg = False,
     ) -> MapIterator[T]:
         """Call ``fn`` on items of ``iterables`` (zipped) concurrently; yield results in order.
 
@@ -1171,6 +1181,9 @@ class WorkerPool(Executor, Generic[In, Out]):
                 that, ``next()`` raises ``TimeoutError`` and unstarted calls are cancelled.
             chunksize: Items a worker takes at once; larger chunks cost less per item.
             buffersize: The most calls in flight (lazy mode), or ``None`` (eager).
+            progress: Show a progress bar that advances as calls complete: ``True`` on a
+                terminal only, ``"plain"``/``"tqdm"``/``"rich"`` always, or a callable
+                ``fn(done, total)`` or :class:`Progress` object. Off by default.
 
         Returns:
             An iterator of results; closing it (or an error, or the timeout) cancels
@@ -1182,7 +1195,14 @@ class WorkerPool(Executor, Generic[In, Out]):
             PoolShutDown: The pool is shut down.
         """
         return self._map(
-            fn, zip(*iterables, strict=False), timeout, chunksize, buffersize, ordered=True
+            fn,
+            zip(*iterables, strict=False),
+            timeout,
+            chunksize,
+            buffersize,
+            ordered=True,
+            progress=progress,
+            total=_length(iterables),
         )
 
     def map_unordered(
@@ -1192,6 +1212,7 @@ class WorkerPool(Executor, Generic[In, Out]):
         timeout: float | None = None,
         chunksize: int = 1,
         buffersize: int | None = 0,
+        progress: ProgressArg = False,
     ) -> MapIterator[T]:
         """Like :meth:`map`, but yield each result as soon as it is ready.
 
@@ -1206,7 +1227,14 @@ class WorkerPool(Executor, Generic[In, Out]):
         if buffersize == 0:
             buffersize = 2 * self._core.max_workers
         return self._map(
-            fn, zip(*iterables, strict=False), timeout, chunksize, buffersize, ordered=False
+            fn,
+            zip(*iterables, strict=False),
+            timeout,
+            chunksize,
+            buffersize,
+            ordered=False,
+            progress=progress,
+            total=_length(iterables),
         )
 
     def _map(
@@ -1218,6 +1246,8 @@ class WorkerPool(Executor, Generic[In, Out]):
         buffersize: int | None,
         *,
         ordered: bool,
+        progress: ProgressArg = False,
+        total: int | None = None,
     ) -> MapIterator[T]:
         if fn is not _PROCESS and not callable(fn):
             raise TypeError(f"map() needs a callable, got {fn!r}")
@@ -1236,6 +1266,15 @@ class WorkerPool(Executor, Generic[In, Out]):
         )
         first = itertools.islice(inputs, buffersize)
         items = list(enumerate(first))
+        if buffersize is None:
+            total = len(items)
+        if progress is not False:
+            shown = make_progress(
+                None if progress is True else progress,
+                total=total,
+                description="Worker.process" if fn is _PROCESS else describe_callable(fn),
+            )
+            run.progress = shown
         self._core.feed_map(run, items)
         lazy_inputs = inputs if buffersize is not None else None
         return MapIterator(
@@ -1273,6 +1312,7 @@ class WorkerPool(Executor, Generic[In, Out]):
         buffersize: int | None = 0,
         chunksize: int = 1,
         timeout: float | None = None,
+        progress: ProgressArg = False,
     ) -> MapIterator[Out]:
         """Run ``process`` on every item and yield the results; lazy and bounded.
 
@@ -1286,6 +1326,7 @@ class WorkerPool(Executor, Generic[In, Out]):
             buffersize: The most items in flight, as described above.
             chunksize: Items a worker takes at once.
             timeout: Seconds, from this call, that the whole iteration may take.
+            progress: A progress bar, as for :meth:`map`.
 
         Returns:
             An iterator of results. An item's exception is raised when its turn comes;
@@ -1300,7 +1341,16 @@ class WorkerPool(Executor, Generic[In, Out]):
         if buffersize == 0:
             buffersize = 2 * self._core.max_workers
         inputs = ((item,) for item in items)
-        return self._map(_PROCESS, inputs, timeout, chunksize, buffersize, ordered=ordered)
+        return self._map(
+            _PROCESS,
+            inputs,
+            timeout,
+            chunksize,
+            buffersize,
+            ordered=ordered,
+            progress=progress,
+            total=_length((items,)),
+        )
 
     def _need_worker(self, method: str) -> None:
         if self._core.worker_factory is None:
