@@ -185,6 +185,22 @@ class TaskFuture(Future[T]):
                 return True
             return False
 
+    def _tk_finish(self, result: T) -> None:
+        """Set the result of a task this worker started (RUNNING, so never refused).
+
+        ``set_result`` without its state check and with the empty notification and
+        callback calls skipped: the worker's hot path.
+        """
+        cond = self._condition
+        with cond:
+            self._result = result
+            self._state = _FINISHED
+            for waiter in self._waiters:
+                waiter.add_result(self)
+            cond.notify_all()
+        if self._done_callbacks:
+            self._invoke_callbacks()
+
     def _tk_fail(self, exc: BaseException, fn: object, log_unretrieved: bool) -> None:
         """Set the exception of a running task, arming the unretrieved-exception log."""
         if log_unretrieved:

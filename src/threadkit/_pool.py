@@ -772,7 +772,7 @@ def _run_task(
         return FAILED
     if hooks is not None:
         emit(hooks.task_finished, attrs.evolve(event, duration=time.monotonic() - started))
-    fut.set_result(result)
+    fut._tk_finish(result)
     return 0
 
 
