@@ -853,10 +853,81 @@ def test_a_task_run_inline_by_caller_runs_sees_the_token() -> None:
         gate.open()
 
 
-@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
-def test_workers_block_program_signals_so_they_reach_the_main_thread() -> None:
-    """Worker threads block SIGINT and SIGTERM: the kernel delivers those to the main thread."""
+SIGNAL_TO_A_WORKER = """
+import signal, sys, threading, time
+import threadkit
+
+gate = threading.Event()
+ready = threading.Event()
+worker = []
+
+def task():
+    worker.append(threading.get_ident())
+    ready.set()
+    gate.wait(60)
+
+pool = threadkit.WorkerPool(1, max_queue=1)
+held = pool.submit(task)
+ready.wait(10)
+
+def deliver_to_the_worker():
+    time.sleep(0.3)  # let the main thread fall asleep in its wait first
+    signal.pthread_kill(worker[0], signal.SIGINT)
+
+threading.Thread(target=deliver_to_the_worker, daemon=True).start()
+start = time.monotonic()
+try:
+    if sys.argv[1] == "result":
+        held.result()
+    elif sys.argv[1] == "map":
+        for _ in pool.map(abs, [1]):
+            pass
+    else:
+        pool.submit(int)  # fills the one queue place
+        pool.submit(int)  # blocks: the queue is full
+except KeyboardInterrupt:
+    print(f"interrupted after {time.monotonic() - start:.2f}s", flush=True)
+gate.set()
+pool.shutdown()
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX signals")
+@pytest.mark.parametrize(
+    "wait",
+    [
+        "result",
+        pytest.param("map", marks=pytest.mark.slow),
+        pytest.param("submit", marks=pytest.mark.slow),
+    ],
+)
+def test_ctrl_c_delivered_to_a_worker_still_interrupts_the_main_thread(wait: str) -> None:
+    """A SIGINT the kernel hands to a worker still interrupts the main thread's wait."""
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [sys.executable, "-c", SIGNAL_TO_A_WORKER, wait],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    line = child.stdout.strip()
+    assert line.startswith("interrupted after"), (line, child.stderr)
+    assert float(line.split()[-1].rstrip("s")) < 5  # not 60: the wait did not sleep on
+
+
+def test_a_process_started_by_a_task_can_be_terminated() -> None:
+    """Worker threads leave the signal mask alone, so processes they start obey SIGTERM."""
+    import subprocess
+    import sys
+
+    def start_and_terminate() -> int:
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        proc.terminate()
+        return proc.wait(timeout=WAIT)
+
     with WorkerPool(1) as pool:
-        mask = pool.submit(signal.pthread_sigmask, signal.SIG_BLOCK, set()).result(WAIT)
-    assert {signal.SIGINT, signal.SIGTERM} <= mask
-    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+        assert pool.submit(start_and_terminate).result(WAIT) == -signal.SIGTERM

@@ -34,6 +34,8 @@ from concurrent.futures import Future
 from concurrent.futures import _base as _cf
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._waiting import in_main_thread, wait_condition_interruptibly
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -48,6 +50,7 @@ _RUNNING: str = _cf.RUNNING
 _CANCELLED: str = _cf.CANCELLED
 _NOTIFIED: str = _cf.CANCELLED_AND_NOTIFIED
 _FINISHED: str = _cf.FINISHED
+_DONE_STATES = frozenset({_CANCELLED, _NOTIFIED, _FINISHED})
 
 
 def describe_callable(fn: object) -> str:
@@ -232,8 +235,24 @@ class TaskFuture(Future[T]):
             guard.exc = None
             self._tk_guard = None
 
+    def _tk_wait_in_main(self, timeout: float | None) -> float | None:
+        """On the main thread, wait for completion in slices so Ctrl-C is never stuck.
+
+        Returns the timeout to pass on to the base class: 0 once waited here.
+        """
+        if self._state in _DONE_STATES or not in_main_thread():
+            return timeout
+        with self._condition:
+            wait_condition_interruptibly(
+                self._condition,
+                lambda: self._state in _DONE_STATES,
+                timeout,
+            )
+        return 0
+
     def result(self, timeout: float | None = None) -> T:
         """Return the task's result; see :meth:`concurrent.futures.Future.result`."""
+        timeout = self._tk_wait_in_main(timeout)
         try:
             return super().result(timeout)
         finally:
@@ -242,7 +261,7 @@ class TaskFuture(Future[T]):
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """Return the task's exception; see :meth:`concurrent.futures.Future.exception`."""
-        exc = super().exception(timeout)
+        exc = super().exception(self._tk_wait_in_main(timeout))
         self._tk_disarm()
         return exc
 

@@ -36,6 +36,7 @@ import attrs
 from ._futures import describe_callable
 from ._hooks import emit
 from ._reports import TaskEvent
+from ._waiting import get_interruptibly
 
 if TYPE_CHECKING:
     import contextvars
@@ -308,9 +309,9 @@ class MapIterator(Generic[T]):
         while True:
             try:
                 if deadline is None:
-                    batch = get()
+                    batch = get_interruptibly(get, None)
                 else:
-                    batch = get(timeout=max(0.0, deadline - time.monotonic()))
+                    batch = get_interruptibly(get, max(0.0, deadline - time.monotonic()))
             except Empty:
                 raise TimeoutError("map results were not ready before the timeout") from None
             if not self._ordered:

@@ -43,13 +43,12 @@ import itertools
 import logging
 import os
 import queue
-import signal
 import sys
 import threading
 import time
 import traceback
 import weakref
-from concurrent.futures import Executor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, ParamSpec, TypeVar, final
 
 import attrs
@@ -63,6 +62,7 @@ from ._progress import ProgressArg, make_progress
 from ._reports import DroppedTask, PoolStatistics, ShutdownReport, TaskEvent, WorkerSnapshot
 from ._threads import set_os_thread_name, unique_name
 from ._validate import check_int, check_timeout
+from ._waiting import get_interruptibly, join_interruptibly
 from ._worker import In, Out, Worker
 
 if TYPE_CHECKING:
@@ -119,6 +119,7 @@ class _WorkerState:
         "cancelled",
         "completed",
         "failed",
+        "first",
         "idle",
         "index",
         "instance",
@@ -134,6 +135,7 @@ class _WorkerState:
         self.name = name
         self.index = index
         self.thread: threading.Thread | None = None
+        self.first: Any = None  # the entry a new worker starts with (handed over once)
         self.task: object = None  # the entry being run, or None
         self.items = 0  # tasks/map items in `task`
         self.started = 0.0
@@ -295,7 +297,7 @@ class _Core:
         assert self.slots is not None
         timeout = self.submit_timeout
         try:
-            token = self.slots.get(timeout=timeout)  # C-level wait; Ctrl-C interrupts it
+            token = get_interruptibly(self.slots.get, timeout)
         except queue.Empty:
             with self.lock:
                 self.rejected += 1
@@ -431,7 +433,6 @@ class _Core:
         thread.start()
 
     def _watch(self) -> None:
-        _block_program_signals()
         threshold = self.watchdog
         assert threshold is not None
         interval = min(1.0, max(0.005, threshold / 4))
@@ -463,12 +464,12 @@ class _Core:
         """Start a worker whose first entry is ``first`` (lock held); raises on failure."""
         ws = _WorkerState(unique_name(self.prefix), self.next_index)
         if type(first) is tuple:
-            ws.task = first
+            ws.first = ws.task = first
             ws.items = 1
             ws.started = time.monotonic()
-        thread = threading.Thread(
-            target=_worker_main, args=(self, ws, first), name=ws.name, daemon=True
-        )
+        # The first entry travels in the record, not the thread's arguments, which
+        # would keep it (and its result) alive for the thread's whole life.
+        thread = threading.Thread(target=_worker_main, args=(self, ws), name=ws.name, daemon=True)
         ws.thread = thread
         self.workers.add(ws)
         self.alive += 1
@@ -636,7 +637,8 @@ class _Core:
                 threads.append(watcher)
             for thread in threads:
                 if thread is not me:
-                    thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                    remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    join_interruptibly(thread, remaining)
             stragglers = self.stragglers(exclude=me)
             if stragglers:
                 self.abandoned = True
@@ -788,26 +790,12 @@ def _length(iterables: tuple[Iterable[Any], ...]) -> int | None:
         return None
 
 
-# Signals meant for the program (Ctrl-C, termination) must reach the main thread. The
-# kernel may deliver a process-directed signal to any thread that does not block it,
-# and one landing in a worker leaves the main thread asleep in its system call, so
-# Ctrl-C seems to do nothing. Every thread threadkit starts blocks them.
-_PROGRAM_SIGNALS = frozenset(
-    getattr(signal, name)
-    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
-    if hasattr(signal, name)
-)
+def _worker_main(core: _Core, ws: _WorkerState) -> None:
+    """The body of every worker thread.
 
-
-def _block_program_signals() -> None:
-    if hasattr(signal, "pthread_sigmask"):
-        with contextlib.suppress(OSError, ValueError):
-            signal.pthread_sigmask(signal.SIG_BLOCK, _PROGRAM_SIGNALS)
-
-
-def _worker_main(core: _Core, ws: _WorkerState, first: Any) -> None:
-    """The body of every worker thread."""
-    _block_program_signals()
+    It holds no task in its own locals: tracebacks of failed tasks reach this frame,
+    and the thread lives long; the first entry is taken from ``ws`` by the loop.
+    """
     set_os_thread_name(ws.name)
     _current.core = core
     _current.worker = ws
@@ -815,29 +803,20 @@ def _worker_main(core: _Core, ws: _WorkerState, first: Any) -> None:
     crashed = False
     try:
         if not core.init_thread(ws):
-            if type(first) is tuple:
-                ws.task = None
-                if first[0]._tk_fail_unstarted(core.broken_error()):
-                    ws.failed += 1
-                else:
-                    ws.cancelled += 1
+            _fail_first(core, ws)
             return
-        if core.state == _BROKEN and type(first) is tuple:
+        if core.state == _BROKEN:
             # Another worker broke the pool while this one was setting up: its first task
             # fails like the queued ones did, instead of running on a broken pool.
-            ws.task = None
-            if first[0]._tk_fail_unstarted(core.broken_error()):
-                ws.failed += 1
-            else:
-                ws.cancelled += 1
-            first = None
-        _work_loop(core, ws, first)
+            _fail_first(core, ws)
+        _work_loop(core, ws)
     except BaseException:
         crashed = True
         logger.critical("worker thread %s crashed; threadkit bug", ws.name, exc_info=True)
         task = ws.task
         if type(task) is tuple and not task[0].done():
             task[0].set_exception(RuntimeError("the worker running this task crashed"))
+        del task
     finally:
         if ws.instance is not None:
             from ._worker import stop_worker
@@ -847,12 +826,24 @@ def _worker_main(core: _Core, ws: _WorkerState, first: Any) -> None:
         core.worker_exited(ws, crashed)
 
 
-def _work_loop(core: _Core, ws: _WorkerState, entry: Any) -> None:
+def _fail_first(core: _Core, ws: _WorkerState) -> None:
+    """Fail the entry a worker was started with (the pool broke before it ran)."""
+    first, ws.first = ws.first, None
+    ws.task = None
+    if type(first) is tuple:
+        if first[0]._tk_fail_unstarted(core.broken_error()):
+            ws.failed += 1
+        else:
+            ws.cancelled += 1
+
+
+def _work_loop(core: _Core, ws: _WorkerState) -> None:
     log_unretrieved = core.log_unretrieved
     hooks = core.hooks
     get_nowait = core.tasks.get_nowait
     slots = core.slots
     empty = queue.Empty
+    entry, ws.first = ws.first, None
     queued = entry is None  # a spawned worker's first task never sat in the queue
     while True:
         if entry is None:
@@ -958,11 +949,14 @@ def _after_fork_in_child() -> None:
 
 
 @final
-class WorkerPool(Executor, Generic[In, Out]):
+class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
     """A thread pool that can replace ``concurrent.futures.ThreadPoolExecutor`` as is.
 
     The constructor takes ThreadPoolExecutor's arguments in the same order with the same
     defaults; the keyword-only ones add backpressure, elastic size and bounded shutdown.
+    It is a ``ThreadPoolExecutor`` subclass, so code that checks for one (asyncio's
+    ``loop.set_default_executor``, for instance) accepts it; none of the base class's
+    machinery is used.
 
     Args:
         max_workers: The most threads the pool runs; by default as ThreadPoolExecutor
@@ -1003,8 +997,6 @@ class WorkerPool(Executor, Generic[In, Out]):
             ``initializer``).
         ValueError: An argument is out of range (``max_workers=0``, an unknown policy).
     """
-
-    __slots__ = ("_core", "_finalizer", "_grace")
 
     def __init__(
         self,
@@ -1431,6 +1423,11 @@ class WorkerPool(Executor, Generic[In, Out]):
     @property
     def max_workers(self) -> int:
         """The most worker threads this pool runs."""
+        return self._core.max_workers
+
+    @property
+    def _max_workers(self) -> int:  # type: ignore[override]
+        # ThreadPoolExecutor's attribute, read by third-party code that sizes things by it.
         return self._core.max_workers
 
     def statistics(self) -> PoolStatistics:

@@ -1,0 +1,94 @@
+"""Blocking waits that Ctrl-C can always interrupt in the main thread.
+
+Python runs signal handlers in the main thread, between bytecodes. The kernel may
+deliver a process-directed signal to any thread that does not block it; Linux prefers
+the main thread, but when that thread already has a signal pending, or on other
+systems, a Ctrl-C can land in a worker, and a main thread asleep in a C-level wait
+(a lock, a queue) stays asleep until the wait ends. (Blocking the signals in worker
+threads would route them to the main thread, but a blocked mask survives fork and
+exec, so every process a task started would ignore Ctrl-C and ``terminate()``.)
+
+So every wait threadkit does on the main thread is cut into slices of at most
+``MAIN_SLICE`` seconds: between slices the interpreter runs any pending handler. Other
+threads wait in one piece.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from queue import Empty
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    "MAIN_SLICE",
+    "get_interruptibly",
+    "in_main_thread",
+    "join_interruptibly",
+    "wait_condition_interruptibly",
+]
+
+T = TypeVar("T")
+
+# The longest a main-thread wait goes without giving signal handlers a chance to run.
+MAIN_SLICE = 0.25
+
+
+def in_main_thread() -> bool:
+    """Whether the calling thread is the main thread (where signal handlers run)."""
+    return threading.current_thread() is threading.main_thread()
+
+
+def get_interruptibly(get: Callable[[bool, float | None], T], timeout: float | None) -> T:
+    """Call a queue's ``get(True, timeout)``, in slices when on the main thread.
+
+    Raises:
+        queue.Empty: ``timeout`` passed with nothing to get.
+    """
+    if not in_main_thread():
+        return get(True, timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        if deadline is None:
+            step = MAIN_SLICE
+        else:
+            step = min(MAIN_SLICE, max(0.0, deadline - time.monotonic()))
+        try:
+            return get(True, step)
+        except Empty:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+
+
+def join_interruptibly(thread: threading.Thread, timeout: float | None) -> None:
+    """``thread.join(timeout)``, in slices when on the main thread."""
+    if not in_main_thread():
+        thread.join(timeout)
+        return
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while thread.is_alive():
+        if deadline is None:
+            thread.join(MAIN_SLICE)
+            continue
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        thread.join(min(MAIN_SLICE, remaining))
+
+
+def wait_condition_interruptibly(
+    cond: threading.Condition, done: Callable[[], bool], timeout: float | None
+) -> None:
+    """Wait (holding ``cond``) until ``done()`` or ``timeout``, in slices on the main thread."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not done():
+        if deadline is None:
+            cond.wait(MAIN_SLICE)
+            continue
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        cond.wait(min(MAIN_SLICE, remaining))
