@@ -208,6 +208,10 @@ class MapRun:
         for index, _ in items:
             emit(hooks.task_cancelled, TaskEvent(index, self.name, thread, map_id=self.map_id))
 
+    def poison(self, exc: BaseException) -> None:
+        """Make the consumer raise ``exc`` at once (the pool can never finish the run)."""
+        self.out.put([(-1, FAILED, exc)])
+
     def deliver(self, outcomes: list[Outcome]) -> None:
         """Hand outcomes decided elsewhere (cancelled, pool broken) to the consumer."""
         if outcomes:
@@ -224,6 +228,7 @@ class MapIterator(Generic[T]):
     __slots__ = (
         "_core",
         "_deadline",
+        "_feed_error",
         "_inputs",
         "_next_index",
         "_ordered",
@@ -254,6 +259,7 @@ class MapIterator(Generic[T]):
         self._run = run
         self._ordered = ordered
         self._ready: deque[tuple[int, Any]] = deque()  # outcomes to yield next, in order
+        self._feed_error: Exception | None = None  # raised once what is in flight is out
         self._stash: dict[int, tuple[int, Any]] = {}  # ordered: outcomes that came early
         self._want = 0  # ordered: the index to yield next
         self._inputs = inputs  # None once exhausted (or for an eager map)
@@ -278,7 +284,10 @@ class MapIterator(Generic[T]):
             if self._core is None:
                 raise StopIteration
             if self._unfinished == 0 and not self._feed():
+                error, self._feed_error = self._feed_error, None
                 self._finish()
+                if error is not None:
+                    raise error
                 raise StopIteration
             try:
                 self._fill()
@@ -291,6 +300,11 @@ class MapIterator(Generic[T]):
             if self._inputs is not None:
                 try:
                     self._feed()
+                except Exception as exc:
+                    # The input or the pool failed; this result is still good, and so
+                    # are those in flight: hand them out, raise once they are done.
+                    self._inputs = None
+                    self._feed_error = exc
                 except BaseException:
                     self.close()
                     raise
@@ -315,9 +329,13 @@ class MapIterator(Generic[T]):
             except Empty:
                 raise TimeoutError("map results were not ready before the timeout") from None
             if not self._ordered:
+                if batch and batch[0][0] < 0:
+                    raise batch[0][2]  # poisoned: the pool can never finish this run
                 ready.extend([(kind, value) for _, kind, value in batch])
                 return
             for index, kind, value in batch:
+                if index < 0:
+                    raise value  # poisoned: the pool can never finish this run
                 stash[index] = (kind, value)
             want = self._want
             while want in stash:

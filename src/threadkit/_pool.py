@@ -48,6 +48,7 @@ import threading
 import time
 import traceback
 import weakref
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, ParamSpec, TypeVar, final
 
@@ -55,7 +56,8 @@ import attrs
 
 from ._cancel import CancelToken, _current_token, _thread_token
 from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
-from ._futures import TaskFuture, describe_callable
+from ._futures import _RUNNING as _RUNNING_STATE
+from ._futures import TaskFuture, _make_condition, describe_callable
 from ._hooks import PoolHooks, emit
 from ._map import CANCELLED, FAILED, PROCESS, MapIterator, MapRun
 from ._progress import ProgressArg, make_progress
@@ -209,6 +211,8 @@ class _Core:
         self.failed = 0
         self.cancelled = 0
         self.rejected = 0
+        self.late_cancelled: deque[int] = deque()  # counts from lock-free paths
+        self.in_shutdown: set[threading.Thread] = set()  # threads inside shutdown()
 
     # -- intake ------------------------------------------------------------------------
 
@@ -232,6 +236,8 @@ class _Core:
             try:
                 token = slots.get_nowait()
             except queue.Empty:
+                if self._spawn_for(entry):
+                    return True  # a new worker takes it directly: the queue is not involved
                 if try_only:
                     with self.lock:
                         if self.state != _RUNNING or _interpreter_exiting:
@@ -245,6 +251,17 @@ class _Core:
                     raise self.closed_error()
         self._accept(entry)
         return True
+
+    def _spawn_for(self, entry: _Task) -> bool:
+        """Start a worker for ``entry`` if the pool may grow and nobody idle will take it."""
+        with self.lock:
+            if self.state != _RUNNING or _interpreter_exiting:
+                raise self.closed_error()
+            if self.idle > self.claimed or self.alive >= self.max_workers:
+                return False
+            self._spawn(entry)
+            self.submitted += 1
+            return True
 
     def _accept(self, entry: _Task) -> None:
         """Queue ``entry`` or start a worker for it; the caller holds a slot if bounded."""
@@ -292,10 +309,10 @@ class _Core:
             return self._drop_oldest(entry)
         return self._block(entry)
 
-    def _block(self, entry: _Task) -> bool:
+    def _block(self, entry: _Task, *, wait_forever: bool = False) -> bool:
         """Wait for a free place in the queue, then queue ``entry`` (``"block"`` policy)."""
         assert self.slots is not None
-        timeout = self.submit_timeout
+        timeout = None if wait_forever else self.submit_timeout
         try:
             token = get_interruptibly(self.slots.get, timeout)
         except queue.Empty:
@@ -332,7 +349,9 @@ class _Core:
                 self.submitted += 1
                 self.cancelled += 1
         if victim is None:
-            return self.submit(entry)  # workers emptied the queue meanwhile: there is room
+            # Nothing queued to drop: every place is held by a task in flight (a worker
+            # that took one, a submitter about to queue one). One is freed shortly.
+            return self._block(entry, wait_forever=True)
         victim[0].cancel()
         return True
 
@@ -386,13 +405,16 @@ class _Core:
                 put(run)
 
     def cancel_map(self, run: MapRun) -> None:
-        """Cancel the items of ``run`` that have not started (its consumer is gone)."""
+        """Cancel the items of ``run`` that have not started (its consumer is gone).
+
+        Takes no lock: it runs from ``MapIterator.__del__``, which the garbage collector
+        may call in a thread that already holds this core's lock. The count goes through
+        ``late_cancelled`` (atomic appends) and is folded in by ``statistics``.
+        """
         items = run.take_all()
         run.emit_cancelled(items)
-        dropped = len(items)
-        if dropped:
-            with self.lock:
-                self.cancelled += dropped
+        if items:
+            self.late_cancelled.append(len(items))
 
     # -- hooks and watchdog --------------------------------------------------------------
 
@@ -496,17 +518,21 @@ class _Core:
                 except queue.Empty:
                     with self.lock:
                         # Puts happen under this lock, so an empty queue here stays empty
-                        # until this worker is no longer counted as capacity.
+                        # until this worker is no longer counted as capacity, nor as idle
+                        # (a submitter that saw it idle would count on it to come).
                         if self.tasks.empty() and self.alive > self.min_workers:
                             ws.retiring = True
                             self.alive -= 1
+                            self.idle -= 1
+                            ws.idle = False
                             return _RETIRE
         finally:
-            with self.lock:
-                self.idle -= 1
-                if entry is not _RETIRE and self.claimed:
-                    self.claimed -= 1  # the entry this worker took was counted on it
-                ws.idle = False
+            if ws.idle:
+                with self.lock:
+                    self.idle -= 1
+                    if entry is not _RETIRE and self.claimed:
+                        self.claimed -= 1  # the entry this worker took was counted on it
+                    ws.idle = False
 
     def init_thread(self, ws: _WorkerState) -> bool:
         """Run the initializer and the Worker's setup in the new thread; break on failure."""
@@ -610,7 +636,35 @@ class _Core:
                     self._stop_intake()
             elif cancel:
                 tasks, runs = self._drain()
-            threads = [ws.thread for ws in self.workers if ws.thread is not None]
+            me = threading.current_thread()
+            self.in_shutdown.add(me)
+            # A worker never waits for another worker that is itself shutting the pool
+            # down (two doing so from tasks or callbacks would wait on each other). Any
+            # other thread waits for them all.
+            skip = self.in_shutdown if getattr(_current, "core", None) is self else ()
+            threads = [
+                ws.thread for ws in self.workers if ws.thread is not None and ws.thread not in skip
+            ]
+        try:
+            return self._finish_shutdown(
+                threads, tasks, runs, drop=drop, wait=wait, deadline=deadline, timeout=timeout
+            )
+        finally:
+            with self.lock:
+                self.in_shutdown.discard(me)
+
+    def _finish_shutdown(
+        self,
+        threads: list[threading.Thread],
+        tasks: list[_Task],
+        runs: list[tuple[MapRun, list[Any]]],
+        *,
+        drop: bool,
+        wait: bool,
+        deadline: float | None,
+        timeout: float | None,
+    ) -> ShutdownReport:
+        """The part of shutdown that runs without the lock: resolve, then wait."""
         self.watch_stop.set()
         cancelled = 0
         dropped: list[DroppedTask] = []
@@ -639,7 +693,8 @@ class _Core:
                 if thread is not me:
                     remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
                     join_interruptibly(thread, remaining)
-            stragglers = self.stragglers(exclude=me)
+            waited = {t.name for t in threads if t is not me}
+            stragglers = tuple(s for s in self.stragglers(exclude=me) if s.thread_name in waited)
             if stragglers:
                 self.abandoned = True
                 logger.warning(
@@ -689,6 +744,9 @@ class _Core:
         """A snapshot of the counters: exact whenever the pool is quiescent."""
         now = time.monotonic()
         with self.lock:
+            late = self.late_cancelled
+            while late:
+                self.cancelled += late.popleft()
             completed, failed, cancelled = self.completed, self.failed, self.cancelled
             busy, items = self.inline, self.inline
             ages: list[float] = []
@@ -717,9 +775,13 @@ class _Core:
             )
 
     def after_fork_in_child(self) -> None:
-        """The child of a fork inherits no threads: make the pool refuse work, clearly."""
+        """The child of a fork inherits no threads: refuse work clearly, resolve the rest.
+
+        Every future the parent's pool had accepted (queued, or running in a thread that
+        does not exist here) fails with ``BrokenPool``, so nothing in the child waits on
+        it forever. Locks a vanished thread may have held are replaced first.
+        """
         self.lock = threading.Lock()
-        self.tasks = queue.SimpleQueue()
         self.state = _BROKEN
         self.broken_message = (
             "this pool was inherited across os.fork(); its worker threads do not exist "
@@ -727,8 +789,26 @@ class _Core:
         )
         self.broken_cause = None
         self.slots = None
+        inherited, self.tasks = self.tasks, queue.SimpleQueue()
+        entries: list[Any] = []
+        while True:
+            try:
+                entries.append(inherited.get_nowait())
+            except queue.Empty:
+                break
+        for ws in self.workers:
+            entries += [ws.first, ws.task]
         self.workers.clear()
-        self.alive = self.idle = 0
+        self.alive = self.idle = self.claimed = 0
+        for entry in entries:
+            if type(entry) is tuple:
+                fut = entry[0]
+                fut._condition = _make_condition()
+                if not fut.done():
+                    fut._state = _RUNNING_STATE  # running or not, it will never run here
+                    fut.set_exception(self.broken_error())
+            elif isinstance(entry, MapRun):
+                entry.poison(self.broken_error())
 
 
 def _describe_entry(entry: object) -> str | None:
@@ -916,9 +996,9 @@ def _at_interpreter_exit() -> None:
     global _interpreter_exiting
     _interpreter_exiting = True
     cores = list(_live_cores)
-    for core in cores:
-        core.shutdown(wait=False, cancel=False, timeout=None)
     try:
+        for core in cores:
+            core.shutdown(wait=False, cancel=False, timeout=None)
         for core in cores:
             if core.abandoned:
                 continue
@@ -927,7 +1007,9 @@ def _at_interpreter_exit() -> None:
             for thread in threads:
                 thread.join()
     except KeyboardInterrupt:
-        names = [s.thread_name for core in cores for s in core.stragglers()]
+        # From the pools' records: an interrupted join may already report a running
+        # thread as stopped (before Python 3.13).
+        names = sorted(ws.name for core in cores for ws in list(core.workers))
         logger.warning("interrupted at exit; abandoning running tasks in %s", ", ".join(names))
         import atexit
 
