@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import sys
 import threading
 import time
 import weakref
@@ -27,6 +26,7 @@ from typing import Final, final
 
 from ._errors import Cancelled
 from ._validate import check_timeout
+from ._waiting import MAIN_SLICE
 
 __all__ = ["CancelToken", "DeadlineExceeded", "current_token"]
 
@@ -35,9 +35,9 @@ _logger = logging.getLogger("threadkit")
 # Every deadline is measured on this clock; a module global so tests can drive time.
 _clock = time.monotonic
 
-# On Windows a blocked lock acquire holds Ctrl-C back until it returns, so waits in the
-# main thread are cut into slices there; POSIX lock waits are interrupted by signals.
-_MAIN_THREAD_SLICE: Final = 0.1 if sys.platform == "win32" else None
+# Waits in the main thread are cut into slices so a Ctrl-C delivered to another thread
+# (or held back by a Windows lock wait) still runs its handler: see ._waiting.
+_MAIN_THREAD_SLICE: Final = MAIN_SLICE
 
 
 class _DeadlineExceededType(enum.Enum):
@@ -321,7 +321,7 @@ class CancelToken:
         while True:
             limit = _earliest(end, self._deadline)
             wait_for = None if limit is None else max(0.0, limit - _clock())
-            if in_main and _MAIN_THREAD_SLICE is not None:
+            if in_main:
                 wait_for = _earliest(wait_for, _MAIN_THREAD_SLICE)
             if event.wait(wait_for) or self._observe():
                 return True

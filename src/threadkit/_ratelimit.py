@@ -72,7 +72,7 @@ def _check_callable(_instance: object, attribute: attrs.Attribute[Any], value: o
 def _event_wait(event: threading.Event, seconds: float) -> object:
     # threading.Event.wait refuses timeouts beyond TIMEOUT_MAX; a debt of years is fine.
     seconds = min(seconds, threading.TIMEOUT_MAX)
-    if _MAIN_THREAD_SLICE is not None and threading.current_thread() is threading.main_thread():
+    if threading.current_thread() is threading.main_thread():
         # Windows holds Ctrl-C back during the wait; waking early is harmless.
         seconds = min(seconds, _MAIN_THREAD_SLICE)
     return event.wait(seconds)

@@ -21,7 +21,6 @@ and hands back any permit granted to it at the last moment, so none is ever lost
 from __future__ import annotations
 
 import functools
-import sys
 import threading
 import time
 from collections import deque
@@ -45,6 +44,7 @@ import attrs
 
 from ._cancel import CancelToken
 from ._validate import check_int, check_timeout
+from ._waiting import MAIN_SLICE
 
 if TYPE_CHECKING:
     from ._ratelimit import KeyedRateLimiter, RateLimiter
@@ -64,9 +64,9 @@ K = TypeVar("K", bound=Hashable)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# On Windows a blocked lock acquire holds Ctrl-C back until it returns, so waits in the
-# main thread are cut into slices there; on POSIX a signal interrupts the lock wait.
-_MAIN_THREAD_SLICE: Final = 0.1 if sys.platform == "win32" else None
+# Waits in the main thread are cut into slices so a Ctrl-C delivered to another thread
+# (or held back by a Windows lock wait) still runs its handler: see ._waiting.
+_MAIN_THREAD_SLICE: Final = MAIN_SLICE
 
 # Waiter states. Only the holder of the owning limiter's lock changes a state, and
 # whoever moves a waiter out of _WAITING is the one who releases its parking lock.
@@ -143,7 +143,7 @@ class _Permits:
 
 def _park(lock: threading.Lock, timeout: float | None) -> bool:
     """Acquire ``lock`` within ``timeout`` seconds (``None``: no limit), Ctrl-C aware."""
-    if _MAIN_THREAD_SLICE is not None and threading.current_thread() is threading.main_thread():
+    if threading.current_thread() is threading.main_thread():
         end = None if timeout is None else time.monotonic() + timeout
         while True:
             step = _MAIN_THREAD_SLICE
