@@ -458,25 +458,29 @@ class _Core:
         threshold = self.watchdog
         assert threshold is not None
         interval = min(1.0, max(0.005, threshold / 4))
-        reported: set[tuple[int, float]] = set()
+        reported: set[tuple[str, float]] = set()  # (thread name, exact start) of a task
         while not self.watch_stop.wait(interval):
             try:
                 now = time.monotonic()
-                running = {
-                    (id(s.thread_name), now - (s.running_for or 0.0)): s
-                    for s in self.snapshots(long_running=threshold)
-                }
-                for key, snap in running.items():
-                    if key not in reported:
-                        logger.warning(
-                            "task %s has been running for %.1f s in %s:\n%s",
-                            snap.task,
-                            snap.running_for,
-                            snap.thread_name,
-                            "".join(snap.stack).rstrip(),
-                        )
-                reported &= set(running)
-                reported |= set(running)
+                with self.lock:
+                    long_running = {
+                        (ws.name, ws.started)
+                        for ws in self.workers
+                        if ws.task is not None and now - ws.started >= threshold
+                    }
+                fresh = long_running - reported
+                if fresh:
+                    names = {name for name, _ in fresh}
+                    for snap in self.snapshots(long_running=threshold):
+                        if snap.thread_name in names:
+                            logger.warning(
+                                "task %s has been running for %.1f s in %s:\n%s",
+                                snap.task,
+                                snap.running_for,
+                                snap.thread_name,
+                                "".join(snap.stack).rstrip(),
+                            )
+                reported = long_running  # forget tasks that ended
             except Exception:  # pragma: no cover - a bug here must not end the watch
                 logger.exception("the watchdog of %s failed", self.prefix)
 
