@@ -208,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         {
             "ThreadPoolExecutor": submit_wait(tpe, n),
             "threadkit.WorkerPool": submit_wait(tk, n),
+            "threadkit, no-op hooks": submit_wait(
+                lambda: threadkit.WorkerPool(workers, hooks=threadkit.PoolHooks()), n
+            ),
             "ThreadPool.apply_async": threadpool_apply(n, workers),
         },
     )
