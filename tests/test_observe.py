@@ -318,3 +318,32 @@ def test_a_raising_progress_object_is_logged_and_the_map_goes_on(
     with caplog.at_level(logging.ERROR, logger="threadkit"), WorkerPool(2) as pool:
         assert list(pool.map(abs, range(10), progress=Broken())) == list(range(10))
     assert "display broke" in caplog.text
+
+
+def test_events_a_hooks_class_does_not_override_cost_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only overridden hook methods are called; a PoolHooks overriding none is no hooks."""
+    emitted: list[str] = []
+    import threadkit._hooks as hooks_module
+
+    real_emit = hooks_module.emit
+
+    def spy(method: Any, event: TaskEvent) -> None:
+        emitted.append(method.__name__)
+        real_emit(method, event)
+
+    monkeypatch.setattr("threadkit._pool.emit", spy)
+
+    class OnlyFailures(PoolHooks):
+        def task_failed(self, event: TaskEvent) -> None:
+            pass
+
+    with WorkerPool(1, hooks=OnlyFailures()) as pool:
+        pool.submit(int, "1").result(WAIT)
+        pool.submit(int, "x").exception(WAIT)
+    assert emitted == ["task_failed"]
+    with WorkerPool(1, hooks=PoolHooks()) as plain:
+        assert plain._core.hooks is None
+        plain.submit(int, "1").result(WAIT)
+    assert emitted == ["task_failed"]

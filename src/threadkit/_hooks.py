@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from ._reports import TaskEvent
 
-__all__ = ["PoolHooks", "emit"]
+__all__ = ["HookSet", "PoolHooks", "emit"]
 
 logger = logging.getLogger("threadkit")
 
@@ -59,6 +59,37 @@ class PoolHooks:
 
     def task_cancelled(self, event: TaskEvent) -> None:
         """The task was cancelled before it started (by you, an overflow policy or shutdown)."""
+
+
+class HookSet:
+    """The methods a ``PoolHooks`` object overrides, resolved once per pool.
+
+    An event whose method is not overridden costs nothing: its slot is ``None``, and a
+    hooks object that overrides nothing makes ``of`` return ``None``, as if no hooks
+    were given.
+    """
+
+    __slots__ = ("cancelled", "failed", "finished", "started", "submitted")
+
+    submitted: Callable[[TaskEvent], object] | None
+    started: Callable[[TaskEvent], object] | None
+    finished: Callable[[TaskEvent], object] | None
+    failed: Callable[[TaskEvent], object] | None
+    cancelled: Callable[[TaskEvent], object] | None
+
+    @classmethod
+    def of(cls, hooks: PoolHooks | None) -> HookSet | None:
+        """The overridden methods of ``hooks``, or ``None`` if there are none."""
+        if hooks is None:
+            return None
+        found = cls()
+        any_set = False
+        for slot in cls.__slots__:
+            name = f"task_{slot}"
+            overridden = getattr(type(hooks), name) is not getattr(PoolHooks, name)
+            setattr(found, slot, getattr(hooks, name) if overridden else None)
+            any_set = any_set or overridden
+        return found if any_set else None
 
 
 def emit(method: Callable[[TaskEvent], object], event: TaskEvent) -> None:

@@ -31,8 +31,6 @@ from concurrent.futures import CancelledError
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import attrs
-
 from ._futures import describe_callable
 from ._hooks import emit
 from ._reports import TaskEvent
@@ -42,7 +40,7 @@ if TYPE_CHECKING:
     import contextvars
     from collections.abc import Callable, Iterator
 
-    from ._hooks import PoolHooks
+    from ._hooks import HookSet
     from ._pool import _Core
     from ._progress import Progress
 
@@ -84,7 +82,7 @@ class MapRun:
         ctx: contextvars.Context,
         *,
         chunksize: int,
-        hooks: PoolHooks | None = None,
+        hooks: HookSet | None = None,
         map_id: int | None = None,
         progress: Progress | None = None,
     ) -> None:
@@ -175,24 +173,27 @@ class MapRun:
         hooks = self.hooks
         assert hooks is not None
         thread = threading.current_thread().name
+        name, map_id = self.name, self.map_id
         outcomes: list[Outcome] = []
         failed = 0
         for index, args in chunk:
-            event = TaskEvent(index, self.name, thread, map_id=self.map_id)
-            emit(hooks.task_started, event)
+            if hooks.started is not None:
+                emit(hooks.started, TaskEvent(index, name, thread, map_id=map_id))
             started = time.monotonic()
             try:
                 value = self.ctx.copy().run(fn, *args)
             except BaseException as exc:
                 if worker is not None and isinstance(exc, Exception):
                     worker._tk_on_error(args[0], exc)
-                elapsed = time.monotonic() - started
-                emit(hooks.task_failed, attrs.evolve(event, duration=elapsed, exception=exc))
+                if hooks.failed is not None:
+                    elapsed = time.monotonic() - started
+                    emit(hooks.failed, TaskEvent(index, name, thread, elapsed, exc, map_id))
                 outcomes.append((index, FAILED, exc))
                 failed += 1
             else:
-                elapsed = time.monotonic() - started
-                emit(hooks.task_finished, attrs.evolve(event, duration=elapsed))
+                if hooks.finished is not None:
+                    elapsed = time.monotonic() - started
+                    emit(hooks.finished, TaskEvent(index, name, thread, elapsed, map_id=map_id))
                 outcomes.append((index, OK, value))
         self.out.put(outcomes)
         if self.progress is not None:
@@ -202,11 +203,11 @@ class MapRun:
     def emit_cancelled(self, items: list[Item]) -> None:
         """Report items removed before they started (pools with hooks)."""
         hooks = self.hooks
-        if hooks is None:
+        if hooks is None or hooks.cancelled is None:
             return
         thread = threading.current_thread().name
         for index, _ in items:
-            emit(hooks.task_cancelled, TaskEvent(index, self.name, thread, map_id=self.map_id))
+            emit(hooks.cancelled, TaskEvent(index, self.name, thread, map_id=self.map_id))
 
     def poison(self, exc: BaseException) -> None:
         """Make the consumer raise ``exc`` at once (the pool can never finish the run)."""

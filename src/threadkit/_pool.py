@@ -52,13 +52,11 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, ParamSpec, TypeVar, final
 
-import attrs
-
 from ._cancel import CancelToken, _current_token, _thread_token
 from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
 from ._futures import _RUNNING as _RUNNING_STATE
 from ._futures import TaskFuture, _make_condition, describe_callable
-from ._hooks import PoolHooks, emit
+from ._hooks import HookSet, PoolHooks, emit
 from ._map import CANCELLED, FAILED, PROCESS, MapIterator, MapRun
 from ._progress import ProgressArg, make_progress
 from ._reports import DroppedTask, PoolStatistics, ShutdownReport, TaskEvent, WorkerSnapshot
@@ -169,7 +167,7 @@ class _Core:
         watchdog: float | None = None,
     ) -> None:
         self.token = token
-        self.hooks = hooks
+        self.hooks = HookSet.of(hooks)  # None unless some event is actually watched
         self.next_task_id = 0  # hooks only
         self.next_map_id = 0  # hooks only
         self.watchdog = watchdog
@@ -427,17 +425,23 @@ class _Core:
             self.next_task_id += 1
         fut._tk_id = task_id
         fut._tk_name = "Worker.process" if fn is _PROCESS else describe_callable(fn)
-        emit(hooks.task_submitted, TaskEvent(task_id, fut._tk_name, _thread_name()))
-        fut.add_done_callback(self._hook_done)
+        if hooks.submitted is not None:
+            emit(hooks.submitted, TaskEvent(task_id, fut._tk_name, _thread_name()))
+        if hooks.cancelled is not None:
+            fut.add_done_callback(self._hook_done)
 
     def hook_rejected(self, fut: TaskFuture[Any]) -> None:
         """A hooked submission was refused after ``task_submitted``: report it cancelled."""
         assert self.hooks is not None
-        emit(self.hooks.task_cancelled, TaskEvent(fut._tk_id, fut._tk_name, _thread_name()))
+        if self.hooks.cancelled is not None:
+            emit(self.hooks.cancelled, TaskEvent(fut._tk_id, fut._tk_name, _thread_name()))
 
     def _hook_done(self, fut: Future[Any]) -> None:
-        if fut.cancelled() and self.hooks is not None and isinstance(fut, TaskFuture):
-            emit(self.hooks.task_cancelled, TaskEvent(fut._tk_id, fut._tk_name, _thread_name()))
+        hooks = self.hooks
+        if hooks is None or hooks.cancelled is None or not isinstance(fut, TaskFuture):
+            return
+        if fut.cancelled():
+            emit(hooks.cancelled, TaskEvent(fut._tk_id, fut._tk_name, _thread_name()))
 
     def new_map_id(self) -> int | None:
         """A number for a map call's events, or ``None`` without hooks."""
@@ -826,7 +830,7 @@ def _describe_entry(entry: object) -> str | None:
 
 
 def _run_task(
-    entry: _Task, ws: _WorkerState | None, log_unretrieved: bool, hooks: PoolHooks | None
+    entry: _Task, ws: _WorkerState | None, log_unretrieved: bool, hooks: HookSet | None
 ) -> int:
     """Run one task entry; return its outcome (0 completed, FAILED or CANCELLED)."""
     fut, fn, args, kwargs, ctx = entry
@@ -838,26 +842,26 @@ def _run_task(
         instance = ws.instance
         fn = instance.process
     if hooks is not None:
-        event = TaskEvent(fut._tk_id, fut._tk_name, _thread_name())
-        emit(hooks.task_started, event)
+        thread = _thread_name() if ws is None else ws.name
+        if hooks.started is not None:
+            emit(hooks.started, TaskEvent(fut._tk_id, fut._tk_name, thread))
         started = time.monotonic()
     try:
         result = ctx.run(fn, *args, **kwargs)
     except BaseException as exc:
         if instance is not None and isinstance(exc, Exception):
             instance._tk_on_error(args[0], exc)
-        if hooks is not None:
-            emit(
-                hooks.task_failed,
-                attrs.evolve(event, duration=time.monotonic() - started, exception=exc),
-            )
+        if hooks is not None and hooks.failed is not None:
+            elapsed = time.monotonic() - started
+            emit(hooks.failed, TaskEvent(fut._tk_id, fut._tk_name, thread, elapsed, exc))
         fut._tk_fail(exc, fn, log_unretrieved)
         # The traceback holds this frame: drop the future and the task from it, or the
         # cycle future -> exception -> frame -> future outlives everyone's interest.
         del fut, entry, fn, args, kwargs
         return FAILED
-    if hooks is not None:
-        emit(hooks.task_finished, attrs.evolve(event, duration=time.monotonic() - started))
+    if hooks is not None and hooks.finished is not None:
+        elapsed = time.monotonic() - started
+        emit(hooks.finished, TaskEvent(fut._tk_id, fut._tk_name, thread, elapsed))
     fut._tk_finish(result)
     return 0
 
