@@ -147,7 +147,13 @@ else:
     with cf.ThreadPoolExecutor(4) as pool:
         for _ in pool.map(noop, source):
             pass
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# ru_maxrss survives execve on Linux (a child would report its parent's peak); VmHWM
+# belongs to this process's own address space.
+try:
+    with open("/proc/self/status") as status:
+        print(next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")))
+except OSError:
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
