@@ -96,7 +96,8 @@ class MapRun:
             "" if hooks is None else ("Worker.process" if fn is PROCESS else describe_callable(fn))
         )
         self.pending: deque[list[Item]] = deque()  # chunks; single atomic operations only
-        self.out: SimpleQueue[list[Outcome]] = SimpleQueue()  # workers -> the consumer
+        # Workers -> the consumer: one outcome, or a list of them for a larger chunk.
+        self.out: SimpleQueue[Outcome | list[Outcome]] = SimpleQueue()
 
     def add(self, items: list[Item]) -> int:
         """Queue ``items`` in chunks; return how many chunks that made."""
@@ -137,6 +138,20 @@ class MapRun:
             worker = None
         if self.hooks is not None:
             return self._run_hooked(chunk, fn, worker)
+        if len(chunk) == 1:  # the common case (chunksize=1): no list for one outcome
+            index, args = chunk[0]
+            try:
+                self.out.put((index, OK, ctx.copy().run(fn, *args)))
+            except BaseException as exc:
+                if worker is not None and isinstance(exc, Exception):
+                    worker._tk_on_error(args[0], exc)
+                self.out.put((index, FAILED, exc))
+                if self.progress is not None:
+                    self.report(0, 1)
+                return 0, 1
+            if self.progress is not None:
+                self.report(1, 0)
+            return 1, 0
         outcomes: list[Outcome] = []
         append = outcomes.append
         failed = 0
@@ -329,12 +344,28 @@ class MapIterator(Generic[T]):
                     batch = get_interruptibly(get, max(0.0, deadline - time.monotonic()))
             except Empty:
                 raise TimeoutError("map results were not ready before the timeout") from None
+            if isinstance(batch, tuple):
+                index, kind, value = batch
+                if index < 0:
+                    raise value  # poisoned: the pool can never finish this run
+                if not self._ordered or index == self._want:
+                    ready.append((kind, value))
+                    if self._ordered:
+                        want = self._want + 1
+                        while want in stash:
+                            ready.append(stash.pop(want))
+                            want += 1
+                        self._want = want
+                    return
+                stash[index] = (kind, value)
+                continue
+            outcomes: list[Outcome] = batch
             if not self._ordered:
-                if batch and batch[0][0] < 0:
-                    raise batch[0][2]  # poisoned: the pool can never finish this run
-                ready.extend([(kind, value) for _, kind, value in batch])
+                if outcomes and outcomes[0][0] < 0:
+                    raise outcomes[0][2]  # poisoned: the pool can never finish this run
+                ready.extend([(kind, value) for _, kind, value in outcomes])
                 return
-            for index, kind, value in batch:
+            for index, kind, value in outcomes:
                 if index < 0:
                     raise value  # poisoned: the pool can never finish this run
                 stash[index] = (kind, value)
