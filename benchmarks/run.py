@@ -273,21 +273,25 @@ def main(argv: list[str] | None = None) -> int:
             )
         print("\n".join(lines) + "\n")
 
-    bench_sync = _optional_sync_benchmark()
-    if bench_sync is not None:
-        bench_sync(["--quick"] if quick else [])
+    for extra in _side_benchmarks():
+        extra(["--quick"] if quick else [])
     return 0
 
 
-def _optional_sync_benchmark() -> Callable[[list[str]], object] | None:
-    """The limiter benchmarks live beside this file, when present."""
-    try:
-        sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-        import bench_sync  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    main_fn: Callable[[list[str]], object] = bench_sync.main
-    return main_fn
+def _side_benchmarks() -> list[Callable[[list[str]], object]]:
+    """The limiter and shutdown benchmarks that live beside this file."""
+    import importlib
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    found: list[Callable[[list[str]], object]] = []
+    for name in ("bench_sync", "bench_shutdown"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        found.append(module.main)
+    return found
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from ._errors import BrokenPool as BrokenPool
 from ._errors import Cancelled as Cancelled
 from ._errors import PoolShutDown as PoolShutDown
 from ._errors import QueueFull as QueueFull
+from ._errors import ShutdownRequested as ShutdownRequested
 from ._errors import SubmitTimeout as SubmitTimeout
 from ._errors import ThreadkitError as ThreadkitError
 from ._hooks import PoolHooks as PoolHooks
@@ -28,6 +29,8 @@ from ._reports import PoolStatistics as PoolStatistics
 from ._reports import ShutdownReport as ShutdownReport
 from ._reports import TaskEvent as TaskEvent
 from ._reports import WorkerSnapshot as WorkerSnapshot
+from ._shutdown import GracefulShutdown as GracefulShutdown
+from ._shutdown import ShutdownSummary as ShutdownSummary
 from ._sync import CapacityLimiter as CapacityLimiter
 from ._sync import CapacityLimiterStatistics as CapacityLimiterStatistics
 from ._sync import KeyedLimiter as KeyedLimiter
@@ -54,6 +57,7 @@ __all__ = [
     "CapacityLimiterStatistics",
     "DeadlineExceeded",
     "DroppedTask",
+    "GracefulShutdown",
     "KeyedLimiter",
     "KeyedLimiterStatistics",
     "KeyedRateLimiter",
@@ -70,6 +74,8 @@ __all__ = [
     "Semaphore",
     "SemaphoreStatistics",
     "ShutdownReport",
+    "ShutdownRequested",
+    "ShutdownSummary",
     "SubmitTimeout",
     "TaskEvent",
     "ThreadSnapshot",

@@ -9,14 +9,22 @@ Every class says when it is raised. The tree::
     │   └── SubmitTimeout(QueueFull, TimeoutError)
     └── BrokenPool(ThreadkitError, concurrent.futures.thread.BrokenThreadPool)
 
+    SystemExit (builtin)
+    └── ShutdownRequested(SystemExit)
+
 ``PoolShutDown`` is a ``RuntimeError`` because that is what
 ``ThreadPoolExecutor.submit`` raises after shutdown, and ``BrokenPool`` is a
 ``BrokenThreadPool`` (so also a ``concurrent.futures.BrokenExecutor``), so code
 written against the standard library keeps catching what it caught before.
+``ShutdownRequested`` is what a ``GracefulShutdown`` raises in the main thread for
+SIGTERM, as the default handler raises ``KeyboardInterrupt`` for SIGINT; it is not an
+``Exception``, so ``except Exception`` blocks do not stop it, and being a ``SystemExit``
+with the conventional status, it ends the process quietly if nothing catches it.
 """
 
 from __future__ import annotations
 
+import signal
 from concurrent.futures.thread import BrokenThreadPool
 
 __all__ = [
@@ -24,6 +32,7 @@ __all__ = [
     "Cancelled",
     "PoolShutDown",
     "QueueFull",
+    "ShutdownRequested",
     "SubmitTimeout",
     "ThreadkitError",
 ]
@@ -70,3 +79,22 @@ class BrokenPool(ThreadkitError, BrokenThreadPool):
     The pending futures of a broken pool fail with this error, chained (``__cause__``)
     to the error that broke it; later submissions raise it at once.
     """
+
+
+class ShutdownRequested(SystemExit):
+    """Raised in the main thread by a ``GracefulShutdown`` when SIGTERM (or SIGHUP) arrives.
+
+    It unwinds the main program, running its ``finally`` blocks, into the graceful
+    sequence. Its ``code`` is 128 plus the signal number (143 for SIGTERM), so if it
+    escapes it ends the process with that status and no traceback.
+
+    Attributes:
+        signal: The signal that arrived.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signal = signal.Signals(signum)
+
+    def __str__(self) -> str:
+        return f"{self.signal.name} received"

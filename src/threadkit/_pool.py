@@ -60,6 +60,7 @@ from ._hooks import HookSet, PoolHooks, emit
 from ._map import CANCELLED, FAILED, PROCESS, MapIterator, MapRun
 from ._progress import ProgressArg, make_progress
 from ._reports import DroppedTask, PoolStatistics, ShutdownReport, TaskEvent, WorkerSnapshot
+from ._shutdown import adopt_pool
 from ._threads import set_os_thread_name, unique_name
 from ._validate import check_int, check_timeout
 from ._waiting import get_interruptibly, join_interruptibly
@@ -1138,6 +1139,10 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         watch = check_timeout(watchdog, "watchdog")
         if watch == 0:
             raise ValueError("watchdog must be None or a number of seconds > 0, got 0")
+        # Inside a running GracefulShutdown block the pool registers with it (so a signal
+        # stops it gracefully) and its token becomes a child of the block's token.
+        adopted = adopt_pool(self)
+        parent = cancel_token if cancel_token is not None else adopted
         self._grace = grace
         self._core = _Core(
             max_workers=max_workers,
@@ -1151,7 +1156,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             min_workers=min_workers,
             idle_timeout=check_timeout(idle_timeout, "idle_timeout"),
             log_unretrieved=bool(log_unretrieved),
-            token=CancelToken() if cancel_token is None else cancel_token.child(),
+            token=CancelToken() if parent is None else parent.child(),
             hooks=hooks,
             watchdog=watch,
         )
