@@ -931,3 +931,31 @@ def test_a_process_started_by_a_task_can_be_terminated() -> None:
 
     with WorkerPool(1) as pool:
         assert pool.submit(start_and_terminate).result(WAIT) == -signal.SIGTERM
+
+
+def test_cancelling_shutdown_drains_before_it_cancels_the_token() -> None:
+    """A task that returns on the token never frees its worker for a queued task."""
+    import sys
+
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(50):
+            ran: list[int] = []
+            started = threading.Event()
+
+            def polite(started: threading.Event = started) -> None:
+                token = threadkit.current_token()
+                assert token is not None
+                started.set()
+                token.wait(WAIT)  # returns the moment the pool cancels its token
+
+            pool: WorkerPool[Any, Any] = WorkerPool(1)
+            pool.submit(polite)
+            assert started.wait(WAIT)
+            queued = [pool.submit(ran.append, i) for i in range(5)]
+            pool.shutdown(wait=True, cancel_futures=True)
+            assert ran == []
+            assert all(f.cancelled() for f in queued)
+    finally:
+        sys.setswitchinterval(old_interval)

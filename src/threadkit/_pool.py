@@ -632,8 +632,6 @@ class _Core:
     ) -> ShutdownReport:
         """Stop intake; optionally cancel what is queued; optionally wait for workers."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if cancel:
-            self.token.cancel("the pool is shutting down")
         tasks: list[_Task] = []
         runs: list[tuple[MapRun, list[Any]]] = []
         with self.lock:
@@ -654,6 +652,10 @@ class _Core:
             threads = [
                 ws.thread for ws in self.workers if ws.thread is not None and ws.thread not in skip
             ]
+        if cancel:
+            # Only now that the queue is empty: a task that returns early on the token
+            # must not free its worker for a queued task that was about to be cancelled.
+            self.token.cancel("the pool is shutting down")
         try:
             return self._finish_shutdown(
                 threads, tasks, runs, drop=drop, wait=wait, deadline=deadline, timeout=timeout
