@@ -88,6 +88,8 @@ _RUNNING, _SHUTDOWN, _BROKEN = "running", "shut down", "broken"
 _STOP: Final = None
 # Returned by _Core.wait_for_work when an idle worker retires.
 _RETIRE: Final = object()
+# No queue place could be taken (distinct from _STOP, which is None).
+_NO_PLACE: Final = object()
 # Stands in for the thread's own Worker.process in task entries and map runs.
 _PROCESS: Final = PROCESS
 
@@ -223,6 +225,20 @@ class _Core:
             return PoolShutDown("cannot schedule new futures after interpreter shutdown")
         return PoolShutDown("cannot schedule new futures after shutdown")
 
+    def check_open(self) -> None:
+        """Raise the right error if the pool takes no more work (lock held)."""
+        if self.state != _RUNNING or _interpreter_exiting:
+            raise self.closed_error()
+
+    def _accept_with(self, token: object, entry: _Task) -> None:
+        """Queue ``entry`` on the queue place ``token``, unless the token says intake stopped."""
+        assert self.slots is not None
+        if token is _STOP:
+            self.slots.put(_STOP)  # pass it on: it wakes the next blocked submitter too
+            with self.lock:
+                raise self.closed_error()
+        self._accept(entry)
+
     def broken_error(self) -> BrokenPool:
         err = BrokenPool(self.broken_message)
         err.__cause__ = self.broken_cause
@@ -232,30 +248,29 @@ class _Core:
         """Accept a task entry or raise; ``False`` if ``try_only`` and the queue is full."""
         slots = self.slots
         if slots is not None:
-            try:
+            token: object = _NO_PLACE
+            with contextlib.suppress(queue.Empty):
                 token = slots.get_nowait()
-            except queue.Empty:
-                if self._spawn_for(entry):
-                    return True  # a new worker takes it directly: the queue is not involved
-                if try_only:
-                    with self.lock:
-                        if self.state != _RUNNING or _interpreter_exiting:
-                            raise self.closed_error() from None
-                        self.rejected += 1
-                    return False
-                return self._overflow(entry)
-            if token is _STOP:
-                slots.put(_STOP)
+            if token is not _NO_PLACE:
+                self._accept_with(token, entry)
+                return True
+            # The queue is full (outside the except block: errors raised from here on
+            # should not carry a queue.Empty as their context).
+            if self._spawn_for(entry):
+                return True  # a new worker takes it directly: the queue is not involved
+            if try_only:
                 with self.lock:
-                    raise self.closed_error()
+                    self.check_open()
+                    self.rejected += 1
+                return False
+            return self._overflow(entry)
         self._accept(entry)
         return True
 
     def _spawn_for(self, entry: _Task) -> bool:
         """Start a worker for ``entry`` if the pool may grow and nobody idle will take it."""
         with self.lock:
-            if self.state != _RUNNING or _interpreter_exiting:
-                raise self.closed_error()
+            self.check_open()
             if self.idle > self.claimed or self.alive >= self.max_workers:
                 return False
             self._spawn(entry)
@@ -292,14 +307,12 @@ class _Core:
             policy = "caller_runs"
         if policy == "reject":
             with self.lock:
-                if self.state != _RUNNING or _interpreter_exiting:
-                    raise self.closed_error()
+                self.check_open()
                 self.rejected += 1
             raise QueueFull(f"the pool's queue is full (max_queue={self.max_queue})")
         if policy == "caller_runs":
             with self.lock:
-                if self.state != _RUNNING or _interpreter_exiting:
-                    raise self.closed_error()
+                self.check_open()
                 self.submitted += 1
                 self.inline += 1
             self._run_inline(entry)
@@ -318,18 +331,13 @@ class _Core:
             with self.lock:
                 self.rejected += 1
             raise SubmitTimeout(f"no room in the pool's queue within {timeout} s") from None
-        if token is _STOP:
-            self.slots.put(_STOP)  # wake the next blocked submitter too
-            with self.lock:
-                raise self.closed_error()
-        self._accept(entry)
+        self._accept_with(token, entry)
         return True
 
     def _drop_oldest(self, entry: _Task) -> bool:
         """Cancel the oldest queued task and queue ``entry`` in its place."""
         with self.lock:
-            if self.state != _RUNNING or _interpreter_exiting:
-                raise self.closed_error()
+            self.check_open()
             others: list[Any] = []
             victim: _Task | None = None
             while victim is None:
@@ -383,8 +391,7 @@ class _Core:
         if not items:
             return
         with self.lock:
-            if self.state != _RUNNING or _interpreter_exiting:
-                raise self.closed_error()
+            self.check_open()
             tokens = min(run.add(items), self.max_workers)
             self.submitted += len(items)
             claim = min(tokens, self.idle - self.claimed)
