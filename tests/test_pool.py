@@ -959,3 +959,25 @@ def test_cancelling_shutdown_drains_before_it_cancels_the_token() -> None:
             assert all(f.cancelled() for f in queued)
     finally:
         sys.setswitchinterval(old_interval)
+
+
+def test_a_ctrl_c_inside_thread_start_keeps_the_books_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An interrupt that hits Thread.start after the thread runs leaves no worker uncounted."""
+    real_start = threading.Thread.start
+    ran = threading.Event()
+
+    def start_then_interrupt(self: threading.Thread) -> None:
+        real_start(self)
+        raise KeyboardInterrupt  # as if Ctrl-C landed in start()'s wait for the thread
+
+    pool: WorkerPool[Any, Any] = WorkerPool(1)
+    monkeypatch.setattr(threading.Thread, "start", start_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        pool.submit(ran.set)
+    monkeypatch.undo()
+    assert ran.wait(WAIT)  # the task was accepted after all, and ran
+    pool.shutdown(wait=True)  # and its thread is joined: none is left behind
+    stats = pool.statistics()
+    assert (stats.submitted, stats.completed, stats.workers) == (1, 1, 0)

@@ -274,7 +274,6 @@ class _Core:
             if self.idle > self.claimed or self.alive >= self.max_workers:
                 return False
             self._spawn(entry)
-            self.submitted += 1
             return True
 
     def _accept(self, entry: _Task) -> None:
@@ -293,7 +292,6 @@ class _Core:
                     # thread starts, so the task itself finds the place free.
                     slots.put(True)
                 self._spawn(entry)  # if this raises, the task was never accepted
-                self.submitted += 1
                 return
             self.tasks.put(entry)
             self.submitted += 1
@@ -499,7 +497,10 @@ class _Core:
     # -- workers -----------------------------------------------------------------------
 
     def _spawn(self, first: object) -> None:
-        """Start a worker whose first entry is ``first`` (lock held); raises on failure."""
+        """Start a worker whose first entry is ``first`` (lock held); raises on failure.
+
+        A task given as ``first`` is counted as submitted once its thread runs.
+        """
         ws = _WorkerState(unique_name(self.prefix), self.next_index)
         if type(first) is tuple:
             ws.first = ws.task = first
@@ -514,10 +515,20 @@ class _Core:
         try:
             thread.start()
         except BaseException:
-            self.workers.discard(ws)
-            self.alive -= 1
+            if not _thread_started(thread):
+                self.workers.discard(ws)
+                self.alive -= 1
+                raise
+            # A Ctrl-C hit start() while it waited for a thread that does run: keep the
+            # worker's records and its task's count right, then let the interrupt go on.
+            self._count_spawned(first)
             raise
+        self._count_spawned(first)
+
+    def _count_spawned(self, first: object) -> None:
         self.next_index += 1
+        if type(first) is tuple:
+            self.submitted += 1
 
     def wait_for_work(self, ws: _WorkerState) -> Any:
         """Block until an entry arrives; ``_RETIRE`` after ``idle_timeout`` of nothing."""
@@ -874,6 +885,22 @@ def _run_task(
         emit(hooks.finished, TaskEvent(fut._tk_id, fut._tk_name, thread, elapsed))
     fut._tk_finish(result)
     return 0
+
+
+def _thread_started(thread: threading.Thread) -> bool:
+    """After ``thread.start()`` raised: is the thread running (or about to) anyway?
+
+    ``Thread.start`` registers the thread in ``threading._limbo``, creates it, then waits
+    for it to signal that it started; a failure to create it removes it from ``_limbo``.
+    An interrupt during the wait leaves a thread that runs. (An interrupt before the
+    creation also leaves it in ``_limbo``: the bounded wait on its start tells them apart.)
+    """
+    if thread.ident is not None:
+        return True
+    if thread not in getattr(threading, "_limbo", {}):
+        return False
+    started = getattr(thread, "_started", None)
+    return started is None or bool(started.wait(1.0))
 
 
 def _thread_name() -> str:
