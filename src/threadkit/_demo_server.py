@@ -130,6 +130,9 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
     # server_close() join them without one.
     daemon_threads = True
     block_on_close = False
+    # socketserver's default listen backlog is 5: eight workers opening their
+    # connections at once overflow it, and a dropped SYN is retried only after a second.
+    request_queue_size = 128
 
     def __init__(self, state: _State) -> None:
         self.state = state
