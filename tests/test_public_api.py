@@ -42,3 +42,39 @@ def test_errors_keep_stdlib_compatibility() -> None:
     assert issubclass(threadkit.BrokenPool, BrokenExecutor)
     assert issubclass(threadkit.SubmitTimeout, TimeoutError)
     assert issubclass(threadkit.SubmitTimeout, threadkit.QueueFull)
+
+
+def test_reports_and_statistics_are_the_exported_frozen_types() -> None:
+    """Each statistics() and report returns the exported frozen value type it documents."""
+    import attrs
+
+    with threadkit.WorkerPool(1) as pool:
+        pool.submit(int).result(10)
+        stats = pool.statistics()
+        snapshots = pool.worker_snapshots()
+    report = pool.shutdown_now()
+    values: list[tuple[object, type]] = [
+        (stats, threadkit.PoolStatistics),
+        (report, threadkit.ShutdownReport),
+        (threadkit.Semaphore(2).statistics(), threadkit.SemaphoreStatistics),
+        (threadkit.CapacityLimiter(2).statistics(), threadkit.CapacityLimiterStatistics),
+        (threadkit.KeyedLimiter(2).statistics(), threadkit.KeyedLimiterStatistics),
+        (threadkit.RateLimiter(10).statistics(), threadkit.RateLimiterStatistics),
+        (threadkit.KeyedRateLimiter(10).statistics(), threadkit.KeyedRateLimiterStatistics),
+    ]
+    values += [(snap, threadkit.WorkerSnapshot) for snap in snapshots]
+    values += [(snap, threadkit.ThreadSnapshot) for snap in threadkit.thread_snapshots()]
+    for value, cls in values:
+        assert type(value) is cls
+        assert attrs.has(cls)
+        assert attrs.fields(cls)  # a value with fields, not an empty shell
+        field = attrs.fields(cls)[0].name
+        try:
+            setattr(value, field, None)
+        except attrs.exceptions.FrozenInstanceError:
+            pass
+        else:
+            raise AssertionError(f"{cls.__name__} is not frozen")
+    assert isinstance(threadkit.limited(threadkit.Semaphore(1)), threadkit.Limited)
+    with threadkit.WorkerPool(1) as other:
+        assert isinstance(other.map(abs, []), threadkit.MapIterator)

@@ -41,6 +41,11 @@ _MAIN_THREAD_SLICE: Final = MAIN_SLICE
 
 
 class _DeadlineExceededType(enum.Enum):
+    """The reason carried by a token cancelled by its deadline.
+
+    Test for it with ``token.reason is threadkit.DeadlineExceeded``.
+    """
+
     # An enum member is a singleton that survives pickling and copying, so
     # ``token.reason is DeadlineExceeded`` holds everywhere.
     DEADLINE_EXCEEDED = "deadline exceeded"

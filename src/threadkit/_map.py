@@ -169,14 +169,22 @@ class MapRun:
         return len(chunk) - failed, failed
 
     def report(self, completed: int, failed: int) -> None:
-        """Advance the progress display as items complete (a user's object may raise)."""
+        """Advance the progress display as items complete."""
+        if completed:
+            self.call_progress("advance", completed)
+        if failed:
+            self.call_progress("advance", failed, failed=True)
+
+    def call_progress(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """Call the progress display, if any; one that raises is logged and turned off.
+
+        A user's own ``Progress`` object may raise: it must never break the map.
+        """
         progress = self.progress
-        assert progress is not None
+        if progress is None:
+            return
         try:
-            if completed:
-                progress.advance(completed)
-            if failed:
-                progress.advance(failed, failed=True)
+            getattr(progress, method)(*args, **kwargs)
         except Exception:
             logger.exception("progress display %r failed; it is turned off", progress)
             self.progress = None
@@ -386,7 +394,7 @@ class MapIterator(Generic[T]):
             args = next(inputs)
         except StopIteration:
             self._inputs = None
-            self._progress_call("set_total", self._next_index)
+            self._run.call_progress("set_total", self._next_index)
             return False
         index = self._next_index
         self._next_index += 1
@@ -394,17 +402,8 @@ class MapIterator(Generic[T]):
         self._unfinished += 1
         return True
 
-    def _progress_call(self, method: str, *args: Any) -> None:
-        progress = self._run.progress
-        if progress is not None:
-            try:
-                getattr(progress, method)(*args)
-            except Exception:
-                logger.exception("progress display %r failed; it is turned off", progress)
-                self._run.progress = None
-
     def _finish(self) -> None:
-        self._progress_call("close")
+        self._run.call_progress("close")
         self._run.progress = None  # closed: late chunks no longer report to it
         self._core = None
         self._owner = None
@@ -427,5 +426,5 @@ class MapIterator(Generic[T]):
         if self._started and self._core is not None:
             self.close()
         elif self._run.progress is not None:
-            self._progress_call("close")
+            self._run.call_progress("close")
             self._run.progress = None

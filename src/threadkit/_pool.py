@@ -723,7 +723,7 @@ class _Core:
                     remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
                     join_interruptibly(thread, remaining)
             waited = {t.name for t in threads if t is not me}
-            stragglers = tuple(s for s in self.stragglers(exclude=me) if s.thread_name in waited)
+            stragglers = tuple(s for s in self.snapshots(exclude=me) if s.thread_name in waited)
             if stragglers:
                 self.abandoned = True
                 logger.warning(
@@ -736,10 +736,6 @@ class _Core:
     def shutdown_on_gc(self) -> None:
         """The finalizer of an unreferenced pool: let queued work finish, then exit."""
         self.shutdown(wait=False, cancel=False, timeout=None)
-
-    def stragglers(self, exclude: threading.Thread | None = None) -> tuple[WorkerSnapshot, ...]:
-        """Describe the live worker threads (except ``exclude``)."""
-        return self.snapshots(exclude=exclude)
 
     def snapshots(
         self, *, exclude: threading.Thread | None = None, long_running: float | None = None
