@@ -282,6 +282,70 @@ def test_map_raises_at_the_failing_item_and_cancels_the_rest() -> None:
     assert stats.cancelled > 0
 
 
+@pytest.mark.parametrize("chunksize", [1, 64])
+def test_map_item_raising_stopiteration_is_an_error_not_the_end(chunksize: int) -> None:
+    """A call raising StopIteration surfaces as RuntimeError, never as a silent early end."""
+    ran: list[int] = []
+    lock = threading.Lock()
+
+    def work(i: int) -> int:
+        with lock:
+            ran.append(i)
+        if i == 3:
+            raise StopIteration
+        return i
+
+    with WorkerPool(1) as pool:
+        results = pool.map(work, range(10), chunksize=chunksize)
+        assert [next(results) for _ in range(3)] == [0, 1, 2]
+        with pytest.raises(RuntimeError, match="StopIteration"):
+            next(results)
+    if chunksize > 1:
+        assert sorted(ran) == list(range(10))  # the chunk carried on after item 3
+
+
+@pytest.mark.parametrize("iterables", [1, 2])
+def test_a_failing_item_inside_a_chunk_leaves_its_neighbours_done(iterables: int) -> None:
+    """Items before a failure in a chunk are yielded; those after it still run once."""
+    ran: list[int] = []
+    lock = threading.Lock()
+
+    def work(i: int, j: int = 0) -> int:
+        with lock:
+            ran.append(i)
+        if i in (5, 6):
+            raise ValueError(f"item {i}")
+        return i + j
+
+    args = [range(20)] * iterables
+    with WorkerPool(2) as pool:
+        results = pool.map(work, *args, chunksize=8)
+        assert [next(results) for _ in range(5)] == [i * iterables for i in range(5)]
+        with pytest.raises(ValueError, match="item 5"):
+            next(results)
+        assert list(results) == []  # closed by the error
+    assert sorted(ran) == list(range(20))  # an eager map runs every item exactly once
+    stats = pool.statistics()
+    assert (stats.completed, stats.failed) == (18, 2)
+
+
+def test_a_chunk_shares_one_copy_of_the_callers_context() -> None:
+    """With chunksize > 1 the items of a chunk see each other's context changes; the
+    caller and the other chunks do not."""
+    var: contextvars.ContextVar[int] = contextvars.ContextVar("var", default=0)
+    var.set(100)
+
+    def bump(_: int) -> int:
+        seen = var.get()
+        var.set(seen + 1)
+        return seen
+
+    with WorkerPool(1) as pool:
+        assert list(pool.map(bump, range(6), chunksize=3)) == [100, 101, 102, 100, 101, 102]
+        assert list(pool.map(bump, range(3))) == [100, 100, 100]  # chunksize 1: one each
+    assert var.get() == 100
+
+
 def test_map_timeout_counts_from_the_call() -> None:
     """next() raises TimeoutError once the map's timeout has passed, and cancels the rest."""
     pool, gate, _held = busy_pool()

@@ -586,6 +586,29 @@ def test_an_error_in_process_reaches_on_error_from_process_iteration() -> None:
     assert exc is raised.value
 
 
+def test_on_error_sees_each_failing_item_of_a_chunk() -> None:
+    """With chunksize > 1, every failing item reaches on_error with its own exception."""
+    workers: list[Flaky] = []
+
+    def make() -> Flaky:
+        worker = Flaky()
+        workers.append(worker)
+        return worker
+
+    with WorkerPool(worker=make, max_workers=1) as pool:
+        results = pool.process([0, 2, 4, 5, 6, 7, 8], chunksize=7, buffersize=None)
+        assert [next(results) for _ in range(3)] == [1, 2, 3]
+        with pytest.raises(ValueError) as raised:
+            next(results)
+    [worker] = workers
+    assert [(item, type(exc)) for item, exc, _ in worker.errors] == [
+        (5, ValueError),
+        (7, ValueError),
+    ]
+    assert worker.errors[0][1] is raised.value
+    assert worker.seen == 7
+
+
 def test_on_error_raising_is_logged_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
     """on_error raising is logged; the item's future keeps process's error; the worker goes on."""
 

@@ -23,13 +23,14 @@ interruptible by Ctrl-C while the consumer waits); reordering happens in the con
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 import time
 from collections import deque
 from concurrent.futures import CancelledError
 from queue import Empty, SimpleQueue
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from ._futures import describe_callable
 from ._hooks import emit
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from ._pool import _Core
     from ._progress import Progress
 
-__all__ = ["CANCELLED", "FAILED", "OK", "PROCESS", "MapIterator", "MapRun"]
+__all__ = ["CANCELLED", "FAILED", "OK", "PROCESS", "Batch", "MapIterator", "MapRun", "count"]
 
 T = TypeVar("T")
 
@@ -55,10 +56,33 @@ OK, FAILED, CANCELLED = 0, 1, 2
 # Stands in for the running thread's own Worker.process, in map runs and task entries.
 PROCESS: Any = object()
 
-# (index, args) of one item waiting in a run.
-Item = tuple[int, tuple[Any, ...]]
+# (index of the first item, each item's call) for consecutive items of a run. A call is
+# the item's one argument, or the tuple of its arguments in a run that ``spread``s them.
+Chunk = tuple[int, list[Any]]
 # (index, kind, value) of one finished item.
 Outcome = tuple[int, int, Any]
+# What an item failed with: its exception, or the ``CancelledError`` class itself.
+Error = BaseException | type[CancelledError]
+
+
+class Batch:
+    """The outcomes of a chunk of consecutive items, sent to the consumer in one go.
+
+    ``values[i]`` is item ``start + i``'s result, unless ``errors`` (``None`` when all
+    went well) maps ``i`` to what that item failed with.
+    """
+
+    __slots__ = ("errors", "start", "values")
+
+    def __init__(self, start: int, values: list[Any], errors: dict[int, Error] | None) -> None:
+        self.start = start
+        self.values = values
+        self.errors = errors
+
+
+def count(chunks: list[Chunk]) -> int:
+    """How many items ``chunks`` hold."""
+    return sum(len(calls) for _, calls in chunks)
 
 
 class MapRun:
@@ -74,6 +98,7 @@ class MapRun:
         "out",
         "pending",
         "progress",
+        "spread",
     )
 
     def __init__(
@@ -81,6 +106,7 @@ class MapRun:
         fn: Callable[..., Any],
         ctx: contextvars.Context,
         *,
+        spread: bool,
         chunksize: int,
         hooks: HookSet | None = None,
         map_id: int | None = None,
@@ -88,6 +114,7 @@ class MapRun:
     ) -> None:
         self.progress = progress
         self.fn = fn
+        self.spread = spread  # calls are argument tuples (a map over several iterables)
         self.ctx = ctx
         self.chunksize = chunksize
         self.hooks = hooks
@@ -95,78 +122,99 @@ class MapRun:
         self.name = (
             "" if hooks is None else ("Worker.process" if fn is PROCESS else describe_callable(fn))
         )
-        self.pending: deque[list[Item]] = deque()  # chunks; single atomic operations only
-        # Workers -> the consumer: one outcome, or a list of them for a larger chunk.
-        self.out: SimpleQueue[Outcome | list[Outcome]] = SimpleQueue()
+        self.pending: deque[Chunk] = deque()  # single atomic operations only
+        # Workers -> the consumer: one outcome, or a Batch for a larger chunk.
+        self.out: SimpleQueue[Outcome | Batch] = SimpleQueue()
 
-    def add(self, items: list[Item]) -> int:
-        """Queue ``items`` in chunks; return how many chunks that made."""
+    def args(self, call: Any) -> tuple[Any, ...]:
+        """The positional arguments of one call."""
+        return call if self.spread else (call,)
+
+    def add(self, start: int, calls: list[Any]) -> int:
+        """Queue the items ``start``, ``start + 1``, ... in chunks; return how many chunks."""
         size = self.chunksize
-        if size == 1:
-            self.pending.extend([item] for item in items)
-            return len(items)
-        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        if size == 1 or len(calls) == 1:
+            self.pending.extend([(start + i, [args]) for i, args in enumerate(calls)])
+            return len(calls)
+        chunks = [(start + i, calls[i : i + size]) for i in range(0, len(calls), size)]
         self.pending.extend(chunks)
         return len(chunks)
 
-    def claim(self) -> list[Item]:
-        """Take the next chunk of items (empty if others took them all)."""
+    def claim(self) -> Chunk | None:
+        """Take the next chunk of items (``None`` if others took them all)."""
         try:
             return self.pending.popleft()
         except IndexError:
-            return []
+            return None
 
-    def take_all(self) -> list[Item]:
-        """Remove and return every pending item (for cancellation)."""
+    def take_all(self) -> list[Chunk]:
+        """Remove and return every pending chunk (for cancellation)."""
         popleft = self.pending.popleft
-        items: list[Item] = []
+        chunks: list[Chunk] = []
         with contextlib.suppress(IndexError):
             while True:
-                items.extend(popleft())
-        return items
+                chunks.append(popleft())
+        return chunks
 
-    def run_chunk(self, chunk: list[Item], worker: Any) -> tuple[int, int]:
+    def run_chunk(self, chunk: Chunk, worker: Any) -> tuple[int, int]:
         """Run ``chunk`` in the calling worker; return (completed, failed) counts.
 
         ``worker`` is the thread's Worker object (or ``None``); it runs ``PROCESS`` runs.
+        A chunk of several items runs in one copy of the caller's context, its calls made
+        from C (``map`` consumed by ``list.extend``), which is what makes a large
+        ``chunksize`` cheap; an item that raises leaves the items before it done, and the
+        same iterator carries on with the items after it.
         """
-        ctx = self.ctx
+        start, calls = chunk
         fn = self.fn
         if fn is PROCESS:
             fn = worker.process
         else:
             worker = None
         if self.hooks is not None:
-            return self._run_hooked(chunk, fn, worker)
-        if len(chunk) == 1:  # the common case (chunksize=1): no list for one outcome
-            index, args = chunk[0]
+            return self._run_hooked(start, calls, fn, worker)
+        if len(calls) == 1:  # the common case (chunksize=1): no Batch for one outcome
+            args = self.args(calls[0])
             try:
-                self.out.put((index, OK, ctx.copy().run(fn, *args)))
+                self.out.put((start, OK, self.ctx.copy().run(fn, *args)))
             except BaseException as exc:
                 if worker is not None and isinstance(exc, Exception):
                     worker._tk_on_error(args[0], exc)
-                self.out.put((index, FAILED, exc))
+                self.out.put((start, FAILED, exc))
                 if self.progress is not None:
                     self.report(0, 1)
                 return 0, 1
             if self.progress is not None:
                 self.report(1, 0)
             return 1, 0
-        outcomes: list[Outcome] = []
-        append = outcomes.append
-        failed = 0
-        for index, args in chunk:
+        values: list[Any] = []
+        errors: dict[int, Error] | None = None
+        todo = itertools.starmap(fn, calls) if self.spread else map(fn, calls)
+        run_in_context = self.ctx.copy().run
+        extend = values.extend
+        while True:
             try:
-                append((index, OK, ctx.copy().run(fn, *args)))
+                run_in_context(extend, todo)
             except BaseException as exc:
-                if worker is not None and isinstance(exc, Exception):
-                    worker._tk_on_error(args[0], exc)
-                append((index, FAILED, exc))
-                failed += 1
-        self.out.put(outcomes)
+                error: Error = exc
+            else:
+                if len(values) == len(calls):
+                    break
+                # The call raised StopIteration, which extend() took for the end of the
+                # calls: the original is gone, so say what happened (as PEP 479 does).
+                error = RuntimeError("the mapped function raised StopIteration")
+            offset = len(values)
+            if worker is not None and isinstance(error, Exception):
+                worker._tk_on_error(self.args(calls[offset])[0], error)
+            values.append(None)
+            if errors is None:
+                errors = {}
+            errors[offset] = error
+        self.out.put(Batch(start, values, errors))
+        failed = 0 if errors is None else len(errors)
         if self.progress is not None:
-            self.report(len(chunk) - failed, failed)
-        return len(chunk) - failed, failed
+            self.report(len(calls) - failed, failed)
+        return len(calls) - failed, failed
 
     def report(self, completed: int, failed: int) -> None:
         """Advance the progress display as items complete."""
@@ -190,56 +238,71 @@ class MapRun:
             self.progress = None
 
     def _run_hooked(
-        self, chunk: list[Item], fn: Callable[..., Any], worker: Any
+        self, start: int, calls: list[Any], fn: Callable[..., Any], worker: Any
     ) -> tuple[int, int]:
-        """``run_chunk`` for a pool with hooks: report each item's start and end."""
+        """``run_chunk`` for a pool with hooks: the same, one item at a time, reported."""
         hooks = self.hooks
         assert hooks is not None
+        run_in_context = self.ctx.copy().run
         thread = threading.current_thread().name
         name, map_id = self.name, self.map_id
-        outcomes: list[Outcome] = []
-        failed = 0
-        for index, args in chunk:
+        values: list[Any] = []
+        errors: dict[int, Error] = {}
+        for index, call in enumerate(calls, start):
+            args = self.args(call)
             if hooks.started is not None:
                 emit(hooks.started, TaskEvent(index, name, thread, map_id=map_id))
             started = time.monotonic()
             try:
-                value = self.ctx.copy().run(fn, *args)
+                value = run_in_context(fn, *args)
             except BaseException as exc:
                 if worker is not None and isinstance(exc, Exception):
                     worker._tk_on_error(args[0], exc)
                 if hooks.failed is not None:
                     elapsed = time.monotonic() - started
                     emit(hooks.failed, TaskEvent(index, name, thread, elapsed, exc, map_id))
-                outcomes.append((index, FAILED, exc))
-                failed += 1
+                errors[index - start] = exc
+                value = None
             else:
                 if hooks.finished is not None:
                     elapsed = time.monotonic() - started
                     emit(hooks.finished, TaskEvent(index, name, thread, elapsed, map_id=map_id))
-                outcomes.append((index, OK, value))
-        self.out.put(outcomes)
+            values.append(value)
+        self.out.put(Batch(start, values, errors or None))
         if self.progress is not None:
-            self.report(len(chunk) - failed, failed)
-        return len(chunk) - failed, failed
+            self.report(len(calls) - len(errors), len(errors))
+        return len(calls) - len(errors), len(errors)
 
-    def emit_cancelled(self, items: list[Item]) -> None:
+    def emit_cancelled(self, chunks: list[Chunk]) -> None:
         """Report items removed before they started (pools with hooks)."""
         hooks = self.hooks
         if hooks is None or hooks.cancelled is None:
             return
         thread = threading.current_thread().name
-        for index, _ in items:
-            emit(hooks.cancelled, TaskEvent(index, self.name, thread, map_id=self.map_id))
+        for start, calls in chunks:
+            for index in range(start, start + len(calls)):
+                emit(hooks.cancelled, TaskEvent(index, self.name, thread, map_id=self.map_id))
 
     def poison(self, exc: BaseException) -> None:
         """Make the consumer raise ``exc`` at once (the pool can never finish the run)."""
-        self.out.put([(-1, FAILED, exc)])
+        self.out.put(Batch(-1, [None], {0: exc}))
 
-    def deliver(self, outcomes: list[Outcome]) -> None:
-        """Hand outcomes decided elsewhere (cancelled, pool broken) to the consumer."""
-        if outcomes:
-            self.out.put(outcomes)
+    def resolve(self, chunks: list[Chunk], error: Error) -> None:
+        """End items that will never run (cancelled, pool broken) with ``error``."""
+        for start, calls in chunks:
+            size = len(calls)
+            self.out.put(Batch(start, [None] * size, dict.fromkeys(range(size), error)))
+
+
+_NOTHING: deque[Any] = deque(maxlen=0)  # always empty: the fast path of a lazy iterator
+
+
+def _raise_item_error(error: Error) -> NoReturn:
+    if isinstance(error, StopIteration):
+        # Raised from __next__ it would end the caller's loop silently; a generator
+        # (the stdlib's map) turns it into RuntimeError, and so does this.
+        raise RuntimeError("the mapped function raised StopIteration") from error
+    raise error
 
 
 class MapIterator(Generic[T]):
@@ -249,14 +312,24 @@ class MapIterator(Generic[T]):
     the items that have not started.
     """
 
+    # Results that arrived in order wait in ``_ready`` as plain values, and ``__next__``
+    # starts with one C-level ``popleft``: yielding a result costs about one Python call.
+    # Everything else (waiting, reordering, errors, feeding a lazy map) happens in
+    # ``_next_slow`` when ``_ready`` is empty. A lazy iterator must feed one input per
+    # result it yields, so its fast path pops from an always-empty deque instead until
+    # its input runs out.
+
     __slots__ = (
+        "_buffersize",
         "_core",
         "_deadline",
+        "_error",
         "_feed_error",
         "_inputs",
         "_next_index",
         "_ordered",
         "_owner",
+        "_pop",
         "_ready",
         "_run",
         "_started",
@@ -269,7 +342,7 @@ class MapIterator(Generic[T]):
         self,
         core: _Core,
         run: MapRun,
-        inputs: Iterator[tuple[Any, ...]] | None,
+        inputs: Iterator[Any] | None,
         fed: int,
         deadline: float | None,
         *,
@@ -282,13 +355,15 @@ class MapIterator(Generic[T]):
         self._core: _Core | None = core
         self._run = run
         self._ordered = ordered
-        self._ready: deque[tuple[int, Any]] = deque()  # outcomes to yield next, in order
+        self._ready: deque[Any] = deque()  # results to yield next, in order
+        self._pop = (_NOTHING if inputs is not None else self._ready).popleft
+        self._error: Error | None = None  # raised once ``_ready`` is empty
         self._feed_error: Exception | None = None  # raised once what is in flight is out
-        self._stash: dict[int, tuple[int, Any]] = {}  # ordered: outcomes that came early
+        self._stash: dict[int, Outcome | Batch] = {}  # ordered: outcomes that came early
         self._want = 0  # ordered: the index to yield next
         self._inputs = inputs  # None once exhausted (or for an eager map)
         self._next_index = fed
-        self._unfinished = fed  # items fed and not yet yielded
+        self._unfinished = fed  # items fed and not yet moved to ``_ready``
         self._deadline = deadline
         self._started = False
 
@@ -302,47 +377,50 @@ class MapIterator(Generic[T]):
         self.close()
 
     def __next__(self) -> T:
+        try:
+            return self._pop()  # type: ignore[no-any-return]
+        except IndexError:
+            return self._next_slow()
+
+    def _next_slow(self) -> T:
+        self._started = True
         ready = self._ready
-        if not ready:
-            self._started = True
+        while not ready:
+            error = self._error
+            if error is not None:
+                self.close()
+                _raise_item_error(error)
             if self._core is None:
                 raise StopIteration
             if self._unfinished == 0 and not self._feed():
-                error, self._feed_error = self._feed_error, None
+                feed_error, self._feed_error = self._feed_error, None
                 self._finish()
-                if error is not None:
-                    raise error
+                if feed_error is not None:
+                    raise feed_error
                 raise StopIteration
             try:
                 self._fill()
             except BaseException:
                 self.close()
                 raise
-        kind, value = ready.popleft()
-        self._unfinished -= 1
-        if kind == OK:
-            if self._inputs is not None:
-                try:
-                    self._feed()
-                except Exception as exc:
-                    # The input or the pool failed; this result is still good, and so
-                    # are those in flight: hand them out, raise once they are done.
-                    self._inputs = None
-                    self._feed_error = exc
-                except BaseException:
-                    self.close()
-                    raise
-            return value  # type: ignore[no-any-return]
-        self.close()
-        if kind == CANCELLED:
-            raise CancelledError
-        raise value
+        value = ready.popleft()
+        if self._inputs is not None:
+            try:
+                self._feed()
+            except Exception as exc:
+                # The input or the pool failed; this result is still good, and so are
+                # those in flight: hand them out, raise once they are done.
+                self._end_inputs()
+                self._feed_error = exc
+            except BaseException:
+                self.close()
+                raise
+        return value  # type: ignore[no-any-return]
 
     def _fill(self) -> None:
-        """Wait until the next outcome to yield arrives; move it (and followers) to ready."""
+        """Wait for outcomes until one can be yielded (or raised); move it to ``_ready``."""
         deadline = self._deadline
         get = self._run.out.get
-        ready = self._ready
         stash = self._stash
         while True:
             try:
@@ -352,38 +430,45 @@ class MapIterator(Generic[T]):
                     batch = get_interruptibly(get, max(0.0, deadline - time.monotonic()))
             except Empty:
                 raise TimeoutError("map results were not ready before the timeout") from None
-            if isinstance(batch, tuple):
-                index, kind, value = batch
-                if index < 0:
-                    raise value  # poisoned: the pool can never finish this run
-                if not self._ordered or index == self._want:
-                    ready.append((kind, value))
-                    if self._ordered:
-                        want = self._want + 1
-                        while want in stash:
-                            ready.append(stash.pop(want))
-                            want += 1
-                        self._want = want
-                    return
-                stash[index] = (kind, value)
-                continue
-            outcomes: list[Outcome] = batch
-            if not self._ordered:
-                if outcomes and outcomes[0][0] < 0:
-                    raise outcomes[0][2]  # poisoned: the pool can never finish this run
-                ready.extend([(kind, value) for _, kind, value in outcomes])
+            start = batch.start if isinstance(batch, Batch) else batch[0]
+            if start < 0:  # poisoned: the pool can never finish this run
+                self._take(batch)
                 return
-            for index, kind, value in outcomes:
-                if index < 0:
-                    raise value  # poisoned: the pool can never finish this run
-                stash[index] = (kind, value)
-            want = self._want
-            while want in stash:
-                ready.append(stash.pop(want))
-                want += 1
-            self._want = want
-            if ready:
+            if self._ordered:
+                if start != self._want:
+                    stash[start] = batch
+                    continue
+                self._take(batch)
+                while self._error is None and self._want in stash:
+                    self._take(stash.pop(self._want))
+            else:
+                self._take(batch)
+            if self._ready or self._error is not None:
                 return
+
+    def _take(self, batch: Outcome | Batch) -> None:
+        """Move ``batch``'s results to ``_ready``, up to its first error (kept to raise)."""
+        if type(batch) is tuple:
+            index, kind, value = batch
+            self._want = index + 1
+            self._unfinished -= 1
+            if kind == OK:
+                self._ready.append(value)
+            else:
+                self._error = CancelledError if kind == CANCELLED else value
+            return
+        assert isinstance(batch, Batch)
+        values, errors = batch.values, batch.errors
+        if errors is None:
+            self._ready.extend(values)
+            taken = len(values)
+        else:
+            first = min(errors)
+            self._ready.extend(values[:first])
+            self._error = errors[first]
+            taken = first + 1
+        self._want = batch.start + taken
+        self._unfinished -= taken
 
     def _feed(self) -> bool:
         """Read one more input item and hand it to the pool; ``False`` if none is left."""
@@ -393,14 +478,19 @@ class MapIterator(Generic[T]):
         try:
             args = next(inputs)
         except StopIteration:
-            self._inputs = None
+            self._end_inputs()
             self._run.call_progress("set_total", self._next_index)
             return False
         index = self._next_index
         self._next_index += 1
-        self._core.feed_map(self._run, [(index, args)])
+        self._core.feed_map(self._run, index, [args])
         self._unfinished += 1
         return True
+
+    def _end_inputs(self) -> None:
+        """No more input: from now on results are yielded straight from ``_ready``."""
+        self._inputs = None
+        self._pop = self._ready.popleft
 
     def _finish(self) -> None:
         self._run.call_progress("close")
@@ -408,6 +498,7 @@ class MapIterator(Generic[T]):
         self._core = None
         self._owner = None
         self._inputs = None
+        self._error = None
         self._ready.clear()
 
     def close(self) -> None:

@@ -49,7 +49,7 @@ import time
 import traceback
 import weakref
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, ParamSpec, TypeVar, final
 
 from ._cancel import CancelToken, _current_token, _thread_token
@@ -57,7 +57,7 @@ from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
 from ._futures import _RUNNING as _RUNNING_STATE
 from ._futures import TaskFuture, _make_condition, describe_callable
 from ._hooks import HookSet, PoolHooks, emit
-from ._map import CANCELLED, FAILED, PROCESS, MapIterator, MapRun
+from ._map import CANCELLED, FAILED, PROCESS, Chunk, MapIterator, MapRun, count
 from ._progress import ProgressArg, make_progress
 from ._reports import DroppedTask, PoolStatistics, ShutdownReport, TaskEvent, WorkerSnapshot
 from ._shutdown import adopt_pool
@@ -379,19 +379,19 @@ class _Core:
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise exc  # a Ctrl-C in the caller's own thread is the caller's
 
-    def feed_map(self, run: MapRun, items: list[tuple[int, tuple[Any, ...]]]) -> None:
-        """Add map items to ``run`` and put queue tokens for them.
+    def feed_map(self, run: MapRun, start: int, calls: list[Any]) -> None:
+        """Add map items ``start``, ``start + 1``, ... to ``run``; put queue tokens for them.
 
         A worker holding a token keeps claiming chunks until the run is empty, so a
         batch needs no more tokens than there are workers to run it. Every feed puts
         at least one token after its items, so no item is left without a worker coming.
         """
-        if not items:
+        if not calls:
             return
         with self.lock:
             self.check_open()
-            tokens = min(run.add(items), self.max_workers)
-            self.submitted += len(items)
+            tokens = min(run.add(start, calls), self.max_workers)
+            self.submitted += len(calls)
             claim = min(tokens, self.idle - self.claimed)
             self.claimed += claim
             for _ in range(min(tokens - claim, self.max_workers - self.alive)):
@@ -400,7 +400,7 @@ class _Core:
                 except BaseException:
                     if self.alive == 0:
                         run.pending.clear()
-                        self.submitted -= len(items)
+                        self.submitted -= len(calls)
                         raise
                     logger.warning("could not start a worker thread; %d alive", self.alive)
                     break
@@ -415,10 +415,10 @@ class _Core:
         may call in a thread that already holds this core's lock. The count goes through
         ``late_cancelled`` (atomic appends) and is folded in by ``statistics``.
         """
-        items = run.take_all()
-        run.emit_cancelled(items)
-        if items:
-            self.late_cancelled.append(len(items))
+        chunks = run.take_all()
+        run.emit_cancelled(chunks)
+        if chunks:
+            self.late_cancelled.append(count(chunks))
 
     # -- hooks and watchdog --------------------------------------------------------------
 
@@ -611,20 +611,20 @@ class _Core:
                 failed += 1
             else:
                 cancelled += 1
-        for run, items in runs:
-            run.deliver([(i, FAILED, self.broken_error()) for i, _ in items])
-            failed += len(items)
+        for run, chunks in runs:
+            run.resolve(chunks, self.broken_error())
+            failed += count(chunks)
         with self.lock:
             self.failed += failed
             self.cancelled += cancelled
 
-    def _drain(self) -> tuple[list[_Task], list[tuple[MapRun, list[Any]]]]:
+    def _drain(self) -> tuple[list[_Task], list[tuple[MapRun, list[Chunk]]]]:
         """Take everything queued and stop intake everywhere (lock held).
 
         Returns the task entries, and each map run with the items taken from it.
         """
         tasks: list[_Task] = []
-        runs: dict[int, tuple[MapRun, list[Any]]] = {}
+        runs: dict[int, tuple[MapRun, list[Chunk]]] = {}
         while True:
             try:
                 entry = self.tasks.get_nowait()
@@ -651,7 +651,7 @@ class _Core:
         """Stop intake; optionally cancel what is queued; optionally wait for workers."""
         deadline = None if timeout is None else time.monotonic() + timeout
         tasks: list[_Task] = []
-        runs: list[tuple[MapRun, list[Any]]] = []
+        runs: list[tuple[MapRun, list[Chunk]]] = []
         with self.lock:
             if self.state == _RUNNING:
                 self.state = _SHUTDOWN
@@ -686,7 +686,7 @@ class _Core:
         self,
         threads: list[threading.Thread],
         tasks: list[_Task],
-        runs: list[tuple[MapRun, list[Any]]],
+        runs: list[tuple[MapRun, list[Chunk]]],
         *,
         drop: bool,
         wait: bool,
@@ -702,13 +702,14 @@ class _Core:
             cancelled += 1
             if drop:
                 dropped.append(DroppedTask(None if fn is _PROCESS else fn, args, kwargs, fut))
-        for run, items in runs:
-            run.deliver([(i, CANCELLED, None) for i, _ in items])
-            run.emit_cancelled(items)
-            cancelled += len(items)
+        for run, chunks in runs:
+            run.resolve(chunks, CancelledError)
+            run.emit_cancelled(chunks)
+            cancelled += count(chunks)
             if drop:
                 fn = None if run.fn is _PROCESS else run.fn
-                dropped.extend(DroppedTask(fn, args, {}, None) for _, args in items)
+                calls = [call for _, chunk in chunks for call in chunk]
+                dropped.extend(DroppedTask(fn, run.args(call), {}, None) for call in calls)
         if cancelled:
             with self.lock:
                 self.cancelled += cancelled
@@ -994,9 +995,9 @@ def _work_loop(core: _Core, ws: _WorkerState) -> None:
         else:
             run: MapRun = entry
             chunk = run.claim()
-            while chunk:
+            while chunk is not None:
                 ws.task = run
-                ws.items = len(chunk)
+                ws.items = len(chunk[1])
                 ws.started = time.monotonic()
                 completed, failed = run.run_chunk(chunk, ws.instance)
                 ws.completed += completed
@@ -1299,6 +1300,9 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             timeout: Seconds, from this call, that the iteration may take in all; past
                 that, ``next()`` raises ``TimeoutError`` and unstarted calls are cancelled.
             chunksize: Items a worker takes at once; larger chunks cost less per item.
+                A chunk's items run one after another in one copy of the caller's
+                context (so with ``chunksize > 1`` they see each other's context
+                changes).
             buffersize: The most calls in flight (lazy mode), or ``None`` (eager).
             progress: Show a progress bar that advances as calls complete: ``True`` on a
                 terminal only, ``"plain"``/``"tqdm"``/``"rich"`` always, or a callable
@@ -1314,14 +1318,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             PoolShutDown: The pool is shut down.
         """
         return self._map(
-            fn,
-            zip(*iterables, strict=False),
-            timeout,
-            chunksize,
-            buffersize,
-            ordered=True,
-            progress=progress,
-            total=_length(iterables),
+            fn, iterables, timeout, chunksize, buffersize, ordered=True, progress=progress
         )
 
     def map_unordered(
@@ -1346,30 +1343,27 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         if buffersize == 0:
             buffersize = 2 * self._core.max_workers
         return self._map(
-            fn,
-            zip(*iterables, strict=False),
-            timeout,
-            chunksize,
-            buffersize,
-            ordered=False,
-            progress=progress,
-            total=_length(iterables),
+            fn, iterables, timeout, chunksize, buffersize, ordered=False, progress=progress
         )
 
     def _map(
         self,
         fn: Any,
-        inputs: Iterator[tuple[Any, ...]],
+        iterables: tuple[Iterable[Any], ...],
         timeout: float | None,
         chunksize: int,
         buffersize: int | None,
         *,
         ordered: bool,
         progress: ProgressArg = False,
-        total: int | None = None,
     ) -> MapIterator[T]:
         if fn is not _PROCESS and not callable(fn):
             raise TypeError(f"map() needs a callable, got {fn!r}")
+        # One iterable: its items are the calls' arguments as they are; several: zipped
+        # into argument tuples, which the workers spread.
+        spread = len(iterables) != 1
+        inputs: Iterator[Any] = zip(*iterables, strict=False) if spread else iter(iterables[0])
+        total = _length(iterables)
         seconds = check_timeout(timeout)
         check_int(chunksize, "chunksize")
         if buffersize is not None:
@@ -1379,14 +1373,14 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         run = MapRun(
             fn,
             contextvars.copy_context(),
+            spread=spread,
             chunksize=chunksize,
             hooks=core.hooks,
             map_id=core.new_map_id(),
         )
-        first = itertools.islice(inputs, buffersize)
-        items = list(enumerate(first))
+        first = list(itertools.islice(inputs, buffersize))
         if buffersize is None:
-            total = len(items)
+            total = len(first)
         if progress is not False:
             shown = make_progress(
                 None if progress is True else progress,
@@ -1394,10 +1388,10 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
                 description="Worker.process" if fn is _PROCESS else describe_callable(fn),
             )
             run.progress = shown
-        self._core.feed_map(run, items)
+        self._core.feed_map(run, 0, first)
         lazy_inputs = inputs if buffersize is not None else None
         return MapIterator(
-            self._core, run, lazy_inputs, len(items), deadline, ordered=ordered, owner=self
+            self._core, run, lazy_inputs, len(first), deadline, ordered=ordered, owner=self
         )
 
     def put(self, item: In) -> Future[Out]:
@@ -1459,16 +1453,8 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         self._need_worker("process")
         if buffersize == 0:
             buffersize = 2 * self._core.max_workers
-        inputs = ((item,) for item in items)
         return self._map(
-            _PROCESS,
-            inputs,
-            timeout,
-            chunksize,
-            buffersize,
-            ordered=ordered,
-            progress=progress,
-            total=_length((items,)),
+            _PROCESS, (items,), timeout, chunksize, buffersize, ordered=ordered, progress=progress
         )
 
     def _need_worker(self, method: str) -> None:
