@@ -44,6 +44,25 @@ def timed(fn: Callable[[], object]) -> float:
 # -- scenario 1: submit + wait -----------------------------------------------------------
 
 
+class EveryEventHooks(threadkit.PoolHooks):
+    """Hooks that watch all five events and do nothing: the whole cost of being watched."""
+
+    def task_submitted(self, event: threadkit.TaskEvent) -> None:
+        pass
+
+    def task_started(self, event: threadkit.TaskEvent) -> None:
+        pass
+
+    def task_finished(self, event: threadkit.TaskEvent) -> None:
+        pass
+
+    def task_failed(self, event: threadkit.TaskEvent) -> None:
+        pass
+
+    def task_cancelled(self, event: threadkit.TaskEvent) -> None:
+        pass
+
+
 def submit_wait(make: Callable[[], Any], n: int) -> Runner:
     def run() -> float:
         with make() as pool:
@@ -214,13 +233,23 @@ def main(argv: list[str] | None = None) -> int:
         {
             "ThreadPoolExecutor": submit_wait(tpe, n),
             "threadkit.WorkerPool": submit_wait(tk, n),
-            "threadkit, no-op hooks": submit_wait(
+            "threadkit, hooks=PoolHooks()": submit_wait(
                 lambda: threadkit.WorkerPool(workers, hooks=threadkit.PoolHooks()), n
+            ),
+            "threadkit, all five hooks (pass)": submit_wait(
+                lambda: threadkit.WorkerPool(workers, hooks=EveryEventHooks()), n
             ),
             "ThreadPool.apply_async": threadpool_apply(n, workers),
         },
     )
     print(table(f"submit + wait, {n} no-op tasks, 4 workers", medians, "ThreadPoolExecutor"))
+    plain = medians["threadkit.WorkerPool"]
+    print(
+        "hooks cost: PoolHooks() "
+        f"{medians['threadkit, hooks=PoolHooks()'] / plain:.2f}x, all five events watched "
+        f"{medians['threadkit, all five hooks (pass)'] / plain:.2f}x "
+        "the time without hooks (target: within 1.25x)\n"
+    )
 
     medians = compare(
         rounds,

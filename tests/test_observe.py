@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import threadkit
-from threadkit import PoolHooks, TaskEvent, WorkerPool
+from threadkit import PoolHooks, TaskEvent, WorkerPool, _futures, _hooks, _pool
 
 WAIT = 10.0
 
@@ -81,16 +81,32 @@ def test_a_raising_hook_is_logged_and_changes_nothing(caplog: pytest.LogCaptureF
     """A hook raising, even a BaseException, is logged; the task and pool carry on."""
 
     class Broken(PoolHooks):
+        def task_submitted(self, event: TaskEvent) -> None:
+            raise SystemExit("hook")
+
         def task_started(self, event: TaskEvent) -> None:
             raise KeyboardInterrupt("hook")
 
         def task_finished(self, event: TaskEvent) -> None:
             raise ValueError("hook")
 
+        def task_cancelled(self, event: TaskEvent) -> None:
+            raise ValueError("hook")
+
+    gate = threading.Event()
     with caplog.at_level(logging.ERROR, logger="threadkit"), WorkerPool(1, hooks=Broken()) as pool:
         assert pool.submit(int, "5").result(WAIT) == 5
         assert pool.submit(int, "6").result(WAIT) == 6
-    assert caplog.text.count("pool hook") >= 4
+        pool.submit(gate.wait, WAIT)
+        queued = pool.submit(int)
+        assert queued.cancel()
+        assert queued.cancelled()
+        gate.set()
+    logged = [r.getMessage() for r in caplog.records if "pool hook" in r.getMessage()]
+    assert sum("task_submitted" in m for m in logged) == 4
+    assert sum("task_started" in m for m in logged) == 3
+    assert sum("task_finished" in m for m in logged) == 3
+    assert sum("task_cancelled" in m for m in logged) == 1
 
 
 def test_hooks_see_map_items_and_their_cancellation() -> None:
@@ -130,11 +146,44 @@ def test_no_hook_path_is_taken_without_hooks(monkeypatch: pytest.MonkeyPatch) ->
     def forbidden(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("hook path taken")
 
-    monkeypatch.setattr(WorkerPool, "_submit_hooked", forbidden)
-    with WorkerPool(2) as pool:
-        assert pool.submit(int, "3").result(WAIT) == 3
+    monkeypatch.setattr(_pool._Core, "submit_hooked", forbidden)
+    monkeypatch.setattr(_pool, "_run_task_hooked", forbidden)
+    monkeypatch.setattr(_hooks.HookSet, "report_cancelled", forbidden)
+    with WorkerPool(2, hooks=threadkit.PoolHooks()) as pool:  # overrides nothing
+        fut = pool.submit(int, "3")
+        assert fut.result(WAIT) == 3
+        assert type(fut) is _futures.TaskFuture  # no slots for hook data
         assert list(pool.map(abs, [-4])) == [4]
         assert pool.try_submit(int) is not None
+
+
+def test_hooks_that_only_watch_cancellation_do_not_time_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pool whose hooks ignore started/finished/failed runs tasks on the plain path."""
+
+    def forbidden(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("timed path taken")
+
+    class Cancels(threadkit.PoolHooks):
+        def __init__(self) -> None:
+            self.events: list[threadkit.TaskEvent] = []
+
+        def task_cancelled(self, event: threadkit.TaskEvent) -> None:
+            self.events.append(event)
+
+    monkeypatch.setattr(_pool, "_run_task_hooked", forbidden)
+    hooks = Cancels()
+    gate = threading.Event()
+    with WorkerPool(1, hooks=hooks) as pool:
+        pool.submit(gate.wait, WAIT)
+        queued = pool.submit(int)
+        assert queued.cancel()
+        gate.set()
+    [event] = hooks.events
+    assert event.fn is int
+    assert event.name == "builtins.int"
+    assert event.thread_name == threading.current_thread().name
 
 
 def test_bad_hooks_and_watchdog_values_raise() -> None:

@@ -39,7 +39,9 @@ from ._waiting import in_main_thread, wait_condition_interruptibly
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["TaskFuture", "describe_callable"]
+    from ._hooks import HookSet
+
+__all__ = ["HookedFuture", "TaskFuture", "describe_callable"]
 
 T = TypeVar("T")
 
@@ -138,8 +140,9 @@ class TaskFuture(Future[T]):
     # Class-level defaults keep the per-future cost at zero until a task fails.
     _tk_guard: _UnretrievedGuard | None = None
     _tk_what: str | None = None
-    _tk_id: int = -1  # set only for pools with hooks
-    _tk_name: str = ""
+    _tk_id: int = -1  # these three are set (in slots) by HookedFuture
+    _tk_fn: Callable[..., Any] | None = None
+    _tk_hooks: HookSet | None = None  # set if the hooks watch cancellations
 
     def __init__(self) -> None:
         # The base class's attributes, with the light condition (a test pins the set).
@@ -167,6 +170,10 @@ class TaskFuture(Future[T]):
             for waiter in self._waiters:
                 waiter.add_cancelled(self)
             self._condition.notify_all()
+        if self._tk_hooks is not None:
+            # Reported here, the one place a pending task becomes cancelled, rather
+            # than by a done-callback that every task would pay for.
+            self._tk_hooks.report_cancelled(self._tk_id, self._tk_fn)
         self._invoke_callbacks()
         return True
 
@@ -283,3 +290,13 @@ class TaskFuture(Future[T]):
         if interrupt is not None:
             # In the main thread a Ctrl-C or exit request must not vanish into a log.
             raise interrupt
+
+
+class HookedFuture(TaskFuture[T]):
+    """The future of a task in a pool with hooks: it carries what the events report.
+
+    Slots, not instance attributes: three more keys would make every such future's
+    ``__dict__`` grow out of its shared-key form, which costs an allocation per task.
+    """
+
+    __slots__ = ("_tk_fn", "_tk_hooks", "_tk_id")

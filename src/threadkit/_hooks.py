@@ -18,14 +18,15 @@ Guarantees:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ._reports import TaskEvent
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._reports import TaskEvent
-
-__all__ = ["HookSet", "PoolHooks", "emit"]
+__all__ = ["HookSet", "PoolHooks", "emit", "hook_raised", "new_event"]
 
 logger = logging.getLogger("threadkit")
 
@@ -69,13 +70,14 @@ class HookSet:
     were given.
     """
 
-    __slots__ = ("cancelled", "failed", "finished", "started", "submitted")
+    __slots__ = ("cancelled", "failed", "finished", "runs", "started", "submitted")
 
     submitted: Callable[[TaskEvent], object] | None
     started: Callable[[TaskEvent], object] | None
     finished: Callable[[TaskEvent], object] | None
     failed: Callable[[TaskEvent], object] | None
     cancelled: Callable[[TaskEvent], object] | None
+    runs: bool  # started, finished or failed is watched: time each run
 
     @classmethod
     def of(cls, hooks: PoolHooks | None) -> HookSet | None:
@@ -84,12 +86,24 @@ class HookSet:
             return None
         found = cls()
         any_set = False
-        for slot in cls.__slots__:
+        for slot in ("cancelled", "failed", "finished", "started", "submitted"):
             name = f"task_{slot}"
             overridden = getattr(type(hooks), name) is not getattr(PoolHooks, name)
             setattr(found, slot, getattr(hooks, name) if overridden else None)
             any_set = any_set or overridden
+        found.runs = not (found.started is None and found.finished is None and found.failed is None)
         return found if any_set else None
+
+    def report_cancelled(self, task_id: int, fn: Callable[..., Any] | None) -> None:
+        """Report a task cancelled (or refused after ``task_submitted``), from here."""
+        if self.cancelled is not None:
+            emit(self.cancelled, TaskEvent(task_id, fn, threading.current_thread().name))
+
+
+# ``new_event(TaskEvent, (task_id, fn, thread_name, duration, exception, map_id))`` builds
+# an event without the named tuple's Python-level ``__new__``: half the cost, for the
+# events every task of a hooked pool makes.
+new_event = tuple.__new__
 
 
 def emit(method: Callable[[TaskEvent], object], event: TaskEvent) -> None:
@@ -97,4 +111,9 @@ def emit(method: Callable[[TaskEvent], object], event: TaskEvent) -> None:
     try:
         method(event)
     except BaseException:
-        logger.exception("pool hook %s raised", getattr(method, "__qualname__", method))
+        hook_raised(method)
+
+
+def hook_raised(method: Callable[[TaskEvent], object]) -> None:
+    """Log the exception a hook method just raised (call from an ``except`` block)."""
+    logger.exception("pool hook %s raised", getattr(method, "__qualname__", method))

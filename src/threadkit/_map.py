@@ -32,7 +32,6 @@ from concurrent.futures import CancelledError
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
-from ._futures import describe_callable
 from ._hooks import emit
 from ._reports import TaskEvent
 from ._waiting import get_interruptibly
@@ -91,10 +90,10 @@ class MapRun:
     __slots__ = (
         "chunksize",
         "ctx",
+        "event_fn",
         "fn",
         "hooks",
         "map_id",
-        "name",
         "out",
         "pending",
         "progress",
@@ -119,9 +118,7 @@ class MapRun:
         self.chunksize = chunksize
         self.hooks = hooks
         self.map_id = map_id
-        self.name = (
-            "" if hooks is None else ("Worker.process" if fn is PROCESS else describe_callable(fn))
-        )
+        self.event_fn = None if fn is PROCESS else fn  # the callable hook events name
         self.pending: deque[Chunk] = deque()  # single atomic operations only
         # Workers -> the consumer: one outcome, or a Batch for a larger chunk.
         self.out: SimpleQueue[Outcome | Batch] = SimpleQueue()
@@ -245,13 +242,13 @@ class MapRun:
         assert hooks is not None
         run_in_context = self.ctx.copy().run
         thread = threading.current_thread().name
-        name, map_id = self.name, self.map_id
+        shown, map_id = self.event_fn, self.map_id
         values: list[Any] = []
         errors: dict[int, Error] = {}
         for index, call in enumerate(calls, start):
             args = self.args(call)
             if hooks.started is not None:
-                emit(hooks.started, TaskEvent(index, name, thread, map_id=map_id))
+                emit(hooks.started, TaskEvent(index, shown, thread, map_id=map_id))
             started = time.monotonic()
             try:
                 value = run_in_context(fn, *args)
@@ -260,13 +257,13 @@ class MapRun:
                     worker._tk_on_error(args[0], exc)
                 if hooks.failed is not None:
                     elapsed = time.monotonic() - started
-                    emit(hooks.failed, TaskEvent(index, name, thread, elapsed, exc, map_id))
+                    emit(hooks.failed, TaskEvent(index, shown, thread, elapsed, exc, map_id))
                 errors[index - start] = exc
                 value = None
             else:
                 if hooks.finished is not None:
                     elapsed = time.monotonic() - started
-                    emit(hooks.finished, TaskEvent(index, name, thread, elapsed, map_id=map_id))
+                    emit(hooks.finished, TaskEvent(index, shown, thread, elapsed, map_id=map_id))
             values.append(value)
         self.out.put(Batch(start, values, errors or None))
         if self.progress is not None:
@@ -281,7 +278,7 @@ class MapRun:
         thread = threading.current_thread().name
         for start, calls in chunks:
             for index in range(start, start + len(calls)):
-                emit(hooks.cancelled, TaskEvent(index, self.name, thread, map_id=self.map_id))
+                emit(hooks.cancelled, TaskEvent(index, self.event_fn, thread, map_id=self.map_id))
 
     def poison(self, exc: BaseException) -> None:
         """Make the consumer raise ``exc`` at once (the pool can never finish the run)."""

@@ -55,8 +55,8 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Literal, ParamSpec, TypeV
 from ._cancel import CancelToken, _current_token, _thread_token
 from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
 from ._futures import _RUNNING as _RUNNING_STATE
-from ._futures import TaskFuture, _make_condition, describe_callable
-from ._hooks import HookSet, PoolHooks, emit
+from ._futures import HookedFuture, TaskFuture, _make_condition, describe_callable
+from ._hooks import HookSet, PoolHooks, emit, hook_raised, new_event
 from ._map import CANCELLED, FAILED, PROCESS, Chunk, MapIterator, MapRun, count
 from ._progress import ProgressArg, make_progress
 from ._reports import DroppedTask, PoolStatistics, ShutdownReport, TaskEvent, WorkerSnapshot
@@ -171,7 +171,7 @@ class _Core:
     ) -> None:
         self.token = token
         self.hooks = HookSet.of(hooks)  # None unless some event is actually watched
-        self.next_task_id = 0  # hooks only
+        self.task_ids = itertools.count()  # hooks only (next() is atomic, even without a GIL)
         self.next_map_id = 0  # hooks only
         self.watchdog = watchdog
         self.watch_stop = threading.Event()
@@ -422,32 +422,31 @@ class _Core:
 
     # -- hooks and watchdog --------------------------------------------------------------
 
-    def hook_submitted(self, fut: TaskFuture[Any], fn: object) -> None:
-        """Give ``fut`` a task id and report it submitted (hooks only)."""
+    def submit_hooked(self, entry: _Task, *, try_only: bool = False) -> bool:
+        """``submit`` for a pool with hooks: number the task, report it, and report it
+        cancelled if it is refused. The future reports its own cancellation (see
+        ``TaskFuture.cancel``)."""
         hooks = self.hooks
         assert hooks is not None
-        with self.lock:
-            task_id = self.next_task_id
-            self.next_task_id += 1
-        fut._tk_id = task_id
-        fut._tk_name = "Worker.process" if fn is _PROCESS else describe_callable(fn)
-        if hooks.submitted is not None:
-            emit(hooks.submitted, TaskEvent(task_id, fut._tk_name, _thread_name()))
+        fut, fn = entry[0], entry[1]
+        fut._tk_id = task_id = next(self.task_ids)
+        fut._tk_fn = shown = None if fn is _PROCESS else fn
         if hooks.cancelled is not None:
-            fut.add_done_callback(self._hook_done)
-
-    def hook_rejected(self, fut: TaskFuture[Any]) -> None:
-        """A hooked submission was refused after ``task_submitted``: report it cancelled."""
-        assert self.hooks is not None
-        if self.hooks.cancelled is not None:
-            emit(self.hooks.cancelled, TaskEvent(fut._tk_id, fut._tk_name, _thread_name()))
-
-    def _hook_done(self, fut: Future[Any]) -> None:
-        hooks = self.hooks
-        if hooks is None or hooks.cancelled is None or not isinstance(fut, TaskFuture):
-            return
-        if fut.cancelled():
-            emit(hooks.cancelled, TaskEvent(fut._tk_id, fut._tk_name, _thread_name()))
+            fut._tk_hooks = hooks
+        if hooks.submitted is not None:
+            thread = threading.current_thread().name
+            try:
+                hooks.submitted(new_event(TaskEvent, (task_id, shown, thread, None, None, None)))
+            except BaseException:
+                hook_raised(hooks.submitted)
+        try:
+            accepted = self.submit(entry, try_only=try_only)
+        except BaseException:
+            hooks.report_cancelled(task_id, shown)
+            raise
+        if not accepted:
+            hooks.report_cancelled(task_id, shown)
+        return accepted
 
     def new_map_id(self) -> int | None:
         """A number for a map call's events, or ``None`` without hooks."""
@@ -851,6 +850,8 @@ def _run_task(
     entry: _Task, ws: _WorkerState | None, log_unretrieved: bool, hooks: HookSet | None
 ) -> int:
     """Run one task entry; return its outcome (0 completed, FAILED or CANCELLED)."""
+    if hooks is not None and hooks.runs:
+        return _run_task_hooked(entry, ws, log_unretrieved, hooks)
     fut, fn, args, kwargs, ctx = entry
     if not fut._tk_start():
         return CANCELLED
@@ -859,27 +860,61 @@ def _run_task(
         assert ws is not None
         instance = ws.instance
         fn = instance.process
-    if hooks is not None:
-        thread = _thread_name() if ws is None else ws.name
-        if hooks.started is not None:
-            emit(hooks.started, TaskEvent(fut._tk_id, fut._tk_name, thread))
-        started = time.monotonic()
     try:
         result = ctx.run(fn, *args, **kwargs)
     except BaseException as exc:
         if instance is not None and isinstance(exc, Exception):
             instance._tk_on_error(args[0], exc)
-        if hooks is not None and hooks.failed is not None:
-            elapsed = time.monotonic() - started
-            emit(hooks.failed, TaskEvent(fut._tk_id, fut._tk_name, thread, elapsed, exc))
         fut._tk_fail(exc, fn, log_unretrieved)
         # The traceback holds this frame: drop the future and the task from it, or the
         # cycle future -> exception -> frame -> future outlives everyone's interest.
         del fut, entry, fn, args, kwargs
         return FAILED
-    if hooks is not None and hooks.finished is not None:
+    fut._tk_finish(result)
+    return 0
+
+
+def _run_task_hooked(
+    entry: _Task, ws: _WorkerState | None, log_unretrieved: bool, hooks: HookSet
+) -> int:
+    """``_run_task`` for pools that watch runs: the same, timed and reported.
+
+    Kept apart (rather than tests inside ``_run_task``) so a pool without such hooks pays
+    nothing for them; the hot events are built and called inline, for the same reason.
+    """
+    fut, fn, args, kwargs, ctx = entry
+    if not fut._tk_start():
+        return CANCELLED
+    instance = None
+    if fn is _PROCESS:
+        assert ws is not None
+        instance = ws.instance
+        fn = instance.process
+    task_id, shown = fut._tk_id, fut._tk_fn
+    thread = threading.current_thread().name if ws is None else ws.name
+    if hooks.started is not None:
+        try:
+            hooks.started(new_event(TaskEvent, (task_id, shown, thread, None, None, None)))
+        except BaseException:
+            hook_raised(hooks.started)
+    started = time.monotonic()
+    try:
+        result = ctx.run(fn, *args, **kwargs)
+    except BaseException as exc:
         elapsed = time.monotonic() - started
-        emit(hooks.finished, TaskEvent(fut._tk_id, fut._tk_name, thread, elapsed))
+        if instance is not None and isinstance(exc, Exception):
+            instance._tk_on_error(args[0], exc)
+        if hooks.failed is not None:
+            emit(hooks.failed, TaskEvent(task_id, shown, thread, elapsed, exc))
+        fut._tk_fail(exc, fn, log_unretrieved)
+        del fut, entry, fn, args, kwargs  # as in _run_task
+        return FAILED
+    if hooks.finished is not None:
+        elapsed = time.monotonic() - started
+        try:
+            hooks.finished(new_event(TaskEvent, (task_id, shown, thread, elapsed, None, None)))
+        except BaseException:
+            hook_raised(hooks.finished)
     fut._tk_finish(result)
     return 0
 
@@ -898,10 +933,6 @@ def _thread_started(thread: threading.Thread) -> bool:
         return False
     started = getattr(thread, "_started", None)
     return started is None or bool(started.wait(1.0))
-
-
-def _thread_name() -> str:
-    return threading.current_thread().name
 
 
 def _length(iterables: tuple[Iterable[Any], ...]) -> int | None:
@@ -1223,35 +1254,15 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         """
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, got {fn!r}")
-        fut: TaskFuture[T] = TaskFuture()
+        fut: TaskFuture[T]
         core = self._core
         if core.hooks is None:
+            fut = TaskFuture()
             core.submit((fut, fn, args, kwargs, contextvars.copy_context()))
         else:
-            self._submit_hooked(fut, fn, args, kwargs, try_only=False)
+            fut = HookedFuture()
+            core.submit_hooked((fut, fn, args, kwargs, contextvars.copy_context()))
         return fut
-
-    def _submit_hooked(
-        self,
-        fut: TaskFuture[Any],
-        fn: Any,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        *,
-        try_only: bool,
-    ) -> bool:
-        core = self._core
-        core.hook_submitted(fut, fn)
-        try:
-            accepted = core.submit(
-                (fut, fn, args, kwargs, contextvars.copy_context()), try_only=try_only
-            )
-        except BaseException:
-            core.hook_rejected(fut)
-            raise
-        if not accepted:
-            core.hook_rejected(fut)
-        return accepted
 
     def try_submit(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -1271,12 +1282,11 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         """
         if not callable(fn):
             raise TypeError(f"try_submit() needs a callable, got {fn!r}")
-        fut: TaskFuture[T] = TaskFuture()
-        if self._core.hooks is not None:
-            return fut if self._submit_hooked(fut, fn, args, kwargs, try_only=True) else None
-        if self._core.submit((fut, fn, args, kwargs, contextvars.copy_context()), try_only=True):
-            return fut
-        return None
+        core = self._core
+        fut: TaskFuture[T] = TaskFuture() if core.hooks is None else HookedFuture()
+        entry = (fut, fn, args, kwargs, contextvars.copy_context())
+        accepted = (core.submit if core.hooks is None else core.submit_hooked)(entry, try_only=True)
+        return fut if accepted else None
 
     def map(
         self,
@@ -1410,11 +1420,10 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             SubmitTimeout: The queue stayed full for ``submit_timeout`` seconds.
         """
         self._need_worker("put")
-        fut: TaskFuture[Out] = TaskFuture()
-        if self._core.hooks is not None:
-            self._submit_hooked(fut, _PROCESS, (item,), {}, try_only=False)
-        else:
-            self._core.submit((fut, _PROCESS, (item,), {}, contextvars.copy_context()))
+        core = self._core
+        fut: TaskFuture[Out] = TaskFuture() if core.hooks is None else HookedFuture()
+        entry: _Task = (fut, _PROCESS, (item,), {}, contextvars.copy_context())
+        (core.submit if core.hooks is None else core.submit_hooked)(entry)
         return fut
 
     def process(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
+
+from ._futures import describe_callable
 
 __all__ = ["DroppedTask", "PoolStatistics", "ShutdownReport", "TaskEvent", "WorkerSnapshot"]
 
@@ -110,24 +113,34 @@ class ShutdownReport:
         return bool(self.stragglers)
 
 
-@attrs.frozen
-class TaskEvent:
+class TaskEvent(NamedTuple):
     """One step in a task's life, as given to :class:`PoolHooks` methods.
+
+    A named tuple rather than an attrs class, unlike the other reports: a pool with hooks
+    makes one for every event of every task, and a tuple is the cheapest immutable value
+    Python can build.
 
     Attributes:
         task_id: The task's number in its pool (for ``map``/``process`` items: the item's
             position in its input).
-        name: The task's callable, described (``module.qualname``).
+        fn: The task's callable, or ``None`` for an item of a Worker pool (``put`` and
+            ``process``), whose callable is each worker's own ``process``.
         thread_name: The thread where the event happened: the submitter's for
-            ``task_submitted`` (and usually ``task_cancelled``), the worker's otherwise.
+            ``task_submitted``, the canceller's for ``task_cancelled``, the worker's
+            otherwise.
         duration: Seconds the task ran (``task_finished`` and ``task_failed``), else ``None``.
         exception: The exception (``task_failed`` only).
         map_id: For ``map``/``process`` items, the number of the call they belong to.
     """
 
     task_id: int
-    name: str
+    fn: Callable[..., Any] | None
     thread_name: str
     duration: float | None = None
     exception: BaseException | None = None
     map_id: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The task's callable, described (``module.qualname``), made only when asked."""
+        return "Worker.process" if self.fn is None else describe_callable(self.fn)
