@@ -705,6 +705,35 @@ def test_idle_workers_retire_down_to_min_workers() -> None:
     assert retired.acquire(timeout=WAIT)  # the last one at shutdown
 
 
+def test_bursts_use_idle_workers_instead_of_starting_threads() -> None:
+    """Repeated bursts of quick tasks do not grow a large pool to its cap, and once it is
+    quiet, as many tasks as there are idle workers start no thread.
+
+    A busy worker taking a task queued for an idle one used to leave a stale claim on
+    that idle worker; each burst then started threads while idle ones waited, up to the
+    cap. (How many threads the first burst starts depends on how the GIL schedules the
+    submitter and the new threads; ThreadPoolExecutor is just as variable.)
+    """
+    cap = 1000
+    gate = threading.Event()
+    with WorkerPool(cap) as pool:
+        for _ in range(10):
+            done, _pending = cf.wait([pool.submit(int) for _ in range(200)], timeout=WAIT)
+            assert len(done) == 200
+        for _ in range(int(WAIT / 0.001)):
+            stats = pool.statistics()
+            if stats.idle == stats.workers:
+                break
+            gate.wait(0.001)
+        assert stats.idle == stats.workers, "the pool never went quiet"
+        assert stats.workers < cap
+        futures = [pool.submit(gate.wait, WAIT) for _ in range(stats.workers)]
+        started = pool.statistics().workers
+        gate.set()
+        cf.wait(futures, timeout=WAIT)
+    assert started == stats.workers
+
+
 # -- broken pools -----------------------------------------------------------------------
 
 

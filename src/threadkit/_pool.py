@@ -200,6 +200,8 @@ class _Core:
         self.alive = 0  # workers that count as capacity (not retiring)
         self.idle = 0  # workers waiting in tasks.get()
         self.claimed = 0  # idle workers already counted on to take an entry put since
+        # One item per entry a busy worker took while claims were out (see _work_loop).
+        self.steals: deque[None] = deque()
         self.state = _RUNNING
         self.broken_message = ""
         self.broken_cause: BaseException | None = None
@@ -267,10 +269,28 @@ class _Core:
         self._accept(entry)
         return True
 
+    def fold_steals(self) -> None:
+        """Drop the claims that busy workers' takes made stale (lock held).
+
+        A claim says "an idle worker will take an entry put since". When a busy worker
+        takes an entry first (its ``get_nowait``), no idle worker wakes for it, and the
+        claim would stay forever: every later burst would start threads while idle ones
+        wait. Claims are interchangeable, so each recorded take cancels one.
+        """
+        steals = self.steals
+        taken = 0
+        with contextlib.suppress(IndexError):
+            for _ in range(len(steals)):
+                steals.popleft()
+                taken += 1
+        self.claimed = max(0, self.claimed - taken)
+
     def _spawn_for(self, entry: _Task) -> bool:
         """Start a worker for ``entry`` if the pool may grow and nobody idle will take it."""
         with self.lock:
             self.check_open()
+            if self.steals:
+                self.fold_steals()
             if self.idle > self.claimed or self.alive >= self.max_workers:
                 return False
             self._spawn(entry)
@@ -284,6 +304,8 @@ class _Core:
                 if slots is not None:
                     slots.put(True)
                 raise self.closed_error()
+            if self.steals:
+                self.fold_steals()
             if self.idle > self.claimed:
                 self.claimed += 1  # an idle worker will take it: do not start another
             elif self.alive < self.max_workers:
@@ -392,6 +414,8 @@ class _Core:
             self.check_open()
             tokens = min(run.add(start, calls), self.max_workers)
             self.submitted += len(calls)
+            if self.steals:
+                self.fold_steals()
             claim = min(tokens, self.idle - self.claimed)
             self.claimed += claim
             for _ in range(min(tokens - claim, self.max_workers - self.alive)):
@@ -994,6 +1018,7 @@ def _work_loop(core: _Core, ws: _WorkerState) -> None:
     log_unretrieved = core.log_unretrieved
     hooks = core.hooks
     get_nowait = core.tasks.get_nowait
+    steals = core.steals
     slots = core.slots
     empty = queue.Empty
     entry, ws.first = ws.first, None
@@ -1005,6 +1030,9 @@ def _work_loop(core: _Core, ws: _WorkerState) -> None:
                 entry = get_nowait()
             except empty:
                 entry = core.wait_for_work(ws)
+            else:
+                if core.claimed:  # a hint, read without the lock: see fold_steals
+                    steals.append(None)
             if entry is _STOP:
                 core.tasks.put(_STOP)  # pass it on to the next worker
                 return
