@@ -140,13 +140,54 @@ def raw_simplequeue(n: int, workers: int) -> Runner:
 
 
 def sleepers(make: Callable[[], Any], n: int, *, warm: bool) -> Runner:
-    """n tasks of sleep(0.01); warm: the pool's threads are started before the clock runs."""
+    """n tasks of sleep(0.01) on 200 workers; warm: all 200 threads run before the clock.
+
+    The warm-up holds each task at a barrier until 200 are running, so it really starts
+    200 threads (200 plain sleeps start fewer: early finishers take later tasks).
+    """
 
     def run() -> float:
         with make() as pool:
             if warm:
-                cf.wait([pool.submit(time.sleep, 0.01) for _ in range(200)])
+                barrier = threading.Barrier(200, timeout=30)
+                cf.wait([pool.submit(barrier.wait) for _ in range(200)])
             return timed(lambda: cf.wait([pool.submit(time.sleep, 0.01) for _ in range(n)]))
+
+    return run
+
+
+def bare_threads(n: int) -> Runner:
+    """The machine's ceiling: 200 started threads, no pool, take n sleeps from a list."""
+
+    def run() -> float:
+        go = threading.Event()
+        done = threading.Event()
+        counts = {"claimed": 0, "finished": 0}
+        lock = threading.Lock()
+
+        def sleeper() -> None:
+            go.wait()
+            while True:
+                with lock:
+                    if counts["claimed"] == n:
+                        return
+                    counts["claimed"] += 1
+                time.sleep(0.01)
+                with lock:
+                    counts["finished"] += 1
+                    if counts["finished"] == n:
+                        done.set()
+
+        threads = [threading.Thread(target=sleeper) for _ in range(200)]
+        for t in threads:
+            t.start()
+        start = time.perf_counter()
+        go.set()
+        done.wait()
+        elapsed = time.perf_counter() - start
+        for t in threads:
+            t.join()
+        return elapsed
 
     return run
 
@@ -267,18 +308,16 @@ def main(argv: list[str] | None = None) -> int:
 
     sleeping = 200 if quick else 2_000
     ideal = sleeping / 200 * 0.01
+    tpe200 = lambda: cf.ThreadPoolExecutor(200)  # noqa: E731
+    tk200 = lambda: threadkit.WorkerPool(200)  # noqa: E731
     for warm in (True, False):
-        medians = compare(
-            rounds,
-            {
-                "ThreadPoolExecutor": sleepers(
-                    lambda: cf.ThreadPoolExecutor(200), sleeping, warm=warm
-                ),
-                "threadkit.WorkerPool": sleepers(
-                    lambda: threadkit.WorkerPool(200), sleeping, warm=warm
-                ),
-            },
-        )
+        runners = {
+            "ThreadPoolExecutor": sleepers(tpe200, sleeping, warm=warm),
+            "threadkit.WorkerPool": sleepers(tk200, sleeping, warm=warm),
+        }
+        if warm:
+            runners["200 bare threads, no pool (ceiling)"] = bare_threads(sleeping)
+        medians = compare(rounds, runners)
         state = "threads already started" if warm else "cold pool: thread start included"
         print(
             table(
@@ -288,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
                 note=", ".join(f"{k}: {ideal / v:.0%} of ideal" for k, v in medians.items()),
             )
         )
+
+    one = statistics.median(timed(lambda: time.sleep(0.01)) for _ in range(5 if quick else 50))
+    print(
+        f"time.sleep(0.01) itself takes {one * 1e3:.2f} ms here, so {sleeping // 200} rounds "
+        f"of it cannot beat {0.01 / one:.0%} of ideal.\n"
+    )
 
     if not opts.no_rss:
         size = 20_000 if quick else 1_000_000

@@ -171,7 +171,7 @@ class MapRun:
         if self.hooks is not None:
             return self._run_hooked(start, calls, fn, worker)
         if len(calls) == 1:  # the common case (chunksize=1): no Batch for one outcome
-            args = self.args(calls[0])
+            args = calls[0] if self.spread else (calls[0],)
             try:
                 self.out.put((start, OK, self.ctx.copy().run(fn, *args)))
             except BaseException as exc:
@@ -312,21 +312,20 @@ class MapIterator(Generic[T]):
     # Results that arrived in order wait in ``_ready`` as plain values, and ``__next__``
     # starts with one C-level ``popleft``: yielding a result costs about one Python call.
     # Everything else (waiting, reordering, errors, feeding a lazy map) happens in
-    # ``_next_slow`` when ``_ready`` is empty. A lazy iterator must feed one input per
-    # result it yields, so its fast path pops from an always-empty deque instead until
-    # its input runs out.
+    # ``_next_slow`` when ``_ready`` is empty; it moves every outcome already delivered,
+    # not just the next one. A lazy iterator must feed one input per result it yields,
+    # so its fast path looks at an always-empty deque instead until its input runs out.
 
     __slots__ = (
-        "_buffersize",
         "_core",
         "_deadline",
         "_error",
+        "_fast",
         "_feed_error",
         "_inputs",
         "_next_index",
         "_ordered",
         "_owner",
-        "_pop",
         "_ready",
         "_run",
         "_started",
@@ -353,7 +352,7 @@ class MapIterator(Generic[T]):
         self._run = run
         self._ordered = ordered
         self._ready: deque[Any] = deque()  # results to yield next, in order
-        self._pop = (_NOTHING if inputs is not None else self._ready).popleft
+        self._fast = _NOTHING if inputs is not None else self._ready
         self._error: Error | None = None  # raised once ``_ready`` is empty
         self._feed_error: Exception | None = None  # raised once what is in flight is out
         self._stash: dict[int, Outcome | Batch] = {}  # ordered: outcomes that came early
@@ -374,10 +373,10 @@ class MapIterator(Generic[T]):
         self.close()
 
     def __next__(self) -> T:
-        try:
-            return self._pop()  # type: ignore[no-any-return]
-        except IndexError:
-            return self._next_slow()
+        fast = self._fast
+        if fast:
+            return fast.popleft()  # type: ignore[no-any-return]
+        return self._next_slow()
 
     def _next_slow(self) -> T:
         self._started = True
@@ -415,32 +414,39 @@ class MapIterator(Generic[T]):
         return value  # type: ignore[no-any-return]
 
     def _fill(self) -> None:
-        """Wait for outcomes until one can be yielded (or raised); move it to ``_ready``."""
+        """Wait until an outcome can be yielded (or raised); move it to ``_ready``, with
+        every outcome already delivered, so the fast path hands those out."""
         deadline = self._deadline
-        get = self._run.out.get
+        out = self._run.out
+        get = out.get
         stash = self._stash
+        ready = self._ready
         while True:
-            try:
-                if deadline is None:
-                    batch = get_interruptibly(get, None)
-                else:
-                    batch = get_interruptibly(get, max(0.0, deadline - time.monotonic()))
-            except Empty:
-                raise TimeoutError("map results were not ready before the timeout") from None
-            start = batch.start if isinstance(batch, Batch) else batch[0]
+            if not ready:
+                try:
+                    if deadline is None:
+                        batch = get_interruptibly(get, None)
+                    else:
+                        batch = get_interruptibly(get, max(0.0, deadline - time.monotonic()))
+                except Empty:
+                    raise TimeoutError("map results were not ready before the timeout") from None
+            elif out.empty():
+                return
+            else:
+                batch = out.get_nowait()  # this thread is the only consumer: it is there
+            start = batch[0] if isinstance(batch, tuple) else batch.start
             if start < 0:  # poisoned: the pool can never finish this run
                 self._take(batch)
                 return
-            if self._ordered:
-                if start != self._want:
-                    stash[start] = batch
-                    continue
+            if not self._ordered:
+                self._take(batch)
+            elif start != self._want:
+                stash[start] = batch
+            else:
                 self._take(batch)
                 while self._error is None and self._want in stash:
                     self._take(stash.pop(self._want))
-            else:
-                self._take(batch)
-            if self._ready or self._error is not None:
+            if self._error is not None:
                 return
 
     def _take(self, batch: Outcome | Batch) -> None:
@@ -487,7 +493,7 @@ class MapIterator(Generic[T]):
     def _end_inputs(self) -> None:
         """No more input: from now on results are yielded straight from ``_ready``."""
         self._inputs = None
-        self._pop = self._ready.popleft
+        self._fast = self._ready
 
     def _finish(self) -> None:
         self._run.call_progress("close")
