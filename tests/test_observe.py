@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
+import weakref
 from typing import Any
 
 import pytest
@@ -184,6 +186,92 @@ def test_hooks_that_only_watch_cancellation_do_not_time_runs(
     assert event.fn is int
     assert event.name == "builtins.int"
     assert event.thread_name == threading.current_thread().name
+
+
+class OnlyStarted(PoolHooks):
+    """Hooks that watch runs but not cancellations."""
+
+    def task_started(self, event: TaskEvent) -> None:
+        pass
+
+
+def test_cancel_works_when_hooks_do_not_watch_cancellations() -> None:
+    """cancel(), a cancelling shutdown and drop_oldest work whatever the hooks watch."""
+    gate = threading.Event()
+    pool = WorkerPool(1, hooks=OnlyStarted())
+    pool.submit(gate.wait, WAIT)
+    queued = pool.submit(int)
+    called: list[bool] = []
+    queued.add_done_callback(lambda f: called.append(f.cancelled()))
+    assert queued.cancel()
+    assert called == [True]
+    rest = [pool.submit(int, i) for i in range(3)]
+    pool.shutdown(wait=False, cancel_futures=True)
+    assert all(f.cancelled() for f in rest)
+    gate.set()
+    pool.shutdown()
+
+    gate = threading.Event()
+    ran: list[str] = []
+    with WorkerPool(1, max_queue=1, overflow="drop_oldest", hooks=OnlyStarted()) as dropping:
+        dropping.submit(gate.wait, WAIT)
+        victim = dropping.submit(ran.append, "A")
+        kept = dropping.submit(ran.append, "B")
+        assert victim.cancelled()
+        gate.set()
+        assert kept.result(WAIT) is None
+    assert ran == ["B"]
+
+
+def test_a_finished_hooked_future_lets_go_of_its_callable() -> None:
+    """A future kept after its task ran (or was cancelled) does not keep the callable."""
+
+    class Job:
+        def __call__(self) -> int:
+            return 1
+
+    class Silent(PoolHooks):  # watches everything, keeps no event
+        def task_started(self, event: TaskEvent) -> None:
+            pass
+
+        def task_cancelled(self, event: TaskEvent) -> None:
+            pass
+
+    gate = threading.Event()
+    with WorkerPool(1, hooks=Silent()) as pool:
+        job = Job()
+        ref = weakref.ref(job)
+        done = pool.submit(job)
+        assert done.result(WAIT) == 1
+        pool.submit(gate.wait, WAIT)
+        other = Job()
+        other_ref = weakref.ref(other)
+        cancelled = pool.submit(other)
+        assert cancelled.cancel()
+        del job, other
+        gate.set()
+        gc.collect()
+        assert ref() is None
+        assert other_ref() is None
+        assert done.done()  # the futures are still held
+        assert cancelled.cancelled()
+
+
+def test_caller_runs_task_raising_systemexit_is_not_also_reported_cancelled() -> None:
+    """A task run inline by caller_runs that raises SystemExit: started, failed; that is all."""
+    hooks = Recorder()
+    gate = threading.Event()
+
+    def leave() -> None:
+        raise SystemExit(3)
+
+    with WorkerPool(1, max_queue=1, overflow="caller_runs", hooks=hooks) as pool:
+        pool.submit(gate.wait, WAIT)
+        pool.submit(int)  # fills the queue
+        with pytest.raises(SystemExit):
+            pool.submit(leave)
+        gate.set()
+    assert hooks.by_task()[2] == ["submitted", "started", "failed"]
 
 
 def test_bad_hooks_and_watchdog_values_raise() -> None:

@@ -9,6 +9,7 @@ import itertools
 import logging
 import signal
 import threading
+import time
 from concurrent.futures.thread import BrokenThreadPool
 from typing import Any
 
@@ -732,6 +733,46 @@ def test_bursts_use_idle_workers_instead_of_starting_threads() -> None:
         gate.set()
         cf.wait(futures, timeout=WAIT)
     assert started == stats.workers
+
+
+def _submitted_task_starts_beside_a_gated_map(spin: float, *, submit_first: bool) -> bool:
+    """One trial: with one idle worker in an 8-worker pool, gated work (a map, and a task
+    first if ``submit_first``), then a task that opens the gate. ``True`` if it ran.
+
+    A worker a map starts takes its token from the queue; it once looked like spare
+    capacity (or erased another idle worker's claim), and the opening task was left in
+    the queue with no worker coming although the pool was far below its cap.
+    """
+    pool = WorkerPool(8)
+    gate = threading.Event()
+    try:
+        pool.submit(int).result(WAIT)
+        while pool.statistics().idle != 1:
+            gate.wait(0.001)
+        first = pool.submit(gate.wait, WAIT) if submit_first else None
+        results = pool.map(lambda _: gate.wait(WAIT), range(1 if submit_first else 2))
+        until = time.perf_counter() + spin
+        while time.perf_counter() < until:
+            pass
+        opener = pool.submit(gate.set)
+        opened = gate.wait(2.0)
+        gate.set()
+        assert all(results)
+        assert opener.result(WAIT) is None
+        if first is not None:
+            assert first.result(WAIT)
+        return opened
+    finally:
+        gate.set()
+        pool.shutdown()
+
+
+@pytest.mark.parametrize("submit_first", [False, True])
+def test_a_task_never_waits_in_the_queue_while_the_pool_can_grow(submit_first: bool) -> None:
+    """Gated map items plus a task that opens the gate, on a pool far below its cap: the
+    task always starts (40 trials, with the submission at varied moments)."""
+    for spin in [0.0, 0.0, 1e-5, 5e-5, 1e-4, 3e-4] * 7:
+        assert _submitted_task_starts_beside_a_gated_map(spin, submit_first=submit_first), spin
 
 
 # -- broken pools -----------------------------------------------------------------------

@@ -140,9 +140,6 @@ class TaskFuture(Future[T]):
     # Class-level defaults keep the per-future cost at zero until a task fails.
     _tk_guard: _UnretrievedGuard | None = None
     _tk_what: str | None = None
-    _tk_id: int = -1  # these three are set (in slots) by HookedFuture
-    _tk_fn: Callable[..., Any] | None = None
-    _tk_hooks: HookSet | None = None  # set if the hooks watch cancellations
 
     def __init__(self) -> None:
         # The base class's attributes, with the light condition (a test pins the set).
@@ -170,12 +167,12 @@ class TaskFuture(Future[T]):
             for waiter in self._waiters:
                 waiter.add_cancelled(self)
             self._condition.notify_all()
-        if self._tk_hooks is not None:
-            # Reported here, the one place a pending task becomes cancelled, rather
-            # than by a done-callback that every task would pay for.
-            self._tk_hooks.report_cancelled(self._tk_id, self._tk_fn)
+        self._tk_cancelled()
         self._invoke_callbacks()
         return True
+
+    def _tk_cancelled(self) -> None:
+        """Called once, when ``cancel`` cancels the future (see HookedFuture)."""
 
     def set_running_or_notify_cancel(self) -> bool:
         """As in the base class; a future cancelled by :meth:`cancel` reports ``False``."""
@@ -300,3 +297,21 @@ class HookedFuture(TaskFuture[T]):
     """
 
     __slots__ = ("_tk_fn", "_tk_hooks", "_tk_id")
+
+    def __init__(self, task_id: int, fn: Callable[..., Any] | None, hooks: HookSet) -> None:
+        super().__init__()
+        self._tk_id = task_id
+        self._tk_fn = fn  # for the events; dropped once the task starts or is cancelled
+        self._tk_hooks = hooks
+
+    def _tk_cancelled(self) -> None:
+        # Reported here, the one place a pending task becomes cancelled, rather than by
+        # a done-callback that every task would pay for.
+        self._tk_hooks.report_cancelled(self._tk_id, self._tk_fn)
+        self._tk_fn = None
+
+    def _tk_started(self) -> tuple[int, Callable[..., Any] | None]:
+        """After ``_tk_start``: the task's id and callable, which the future lets go of
+        (a finished future must not keep the task's callable alive)."""
+        fn, self._tk_fn = self._tk_fn, None
+        return self._tk_id, fn

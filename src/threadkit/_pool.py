@@ -416,11 +416,15 @@ class _Core:
             self.submitted += len(calls)
             if self.steals:
                 self.fold_steals()
-            claim = min(tokens, self.idle - self.claimed)
+            claim = max(0, min(tokens, self.idle - self.claimed))
             self.claimed += claim
             for _ in range(min(tokens - claim, self.max_workers - self.alive)):
                 try:
                     self._spawn(None)
+                    # The new worker takes one of the tokens put below, from the queue:
+                    # count it as claimed, or while it waits (or takes an entry meant
+                    # for another idle worker) it looks like spare capacity.
+                    self.claimed += 1
                 except BaseException:
                     if self.alive == 0:
                         run.pending.clear()
@@ -446,17 +450,17 @@ class _Core:
 
     # -- hooks and watchdog --------------------------------------------------------------
 
-    def submit_hooked(self, entry: _Task, *, try_only: bool = False) -> bool:
-        """``submit`` for a pool with hooks: number the task, report it, and report it
-        cancelled if it is refused. The future reports its own cancellation (see
-        ``TaskFuture.cancel``)."""
+    def submit_hooked(
+        self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, try_only: bool = False
+    ) -> HookedFuture[Any] | None:
+        """``submit`` for a pool with hooks: make the task's numbered future, report the
+        task, and report it cancelled if it is refused (then return ``None``, if
+        ``try_only``). The future reports its own cancellation (``HookedFuture``)."""
         hooks = self.hooks
         assert hooks is not None
-        fut, fn = entry[0], entry[1]
-        fut._tk_id = task_id = next(self.task_ids)
-        fut._tk_fn = shown = None if fn is _PROCESS else fn
-        if hooks.cancelled is not None:
-            fut._tk_hooks = hooks
+        task_id = next(self.task_ids)
+        shown = None if fn is _PROCESS else fn
+        fut: HookedFuture[Any] = HookedFuture(task_id, shown, hooks)
         if hooks.submitted is not None:
             thread = threading.current_thread().name
             try:
@@ -464,13 +468,17 @@ class _Core:
             except BaseException:
                 hook_raised(hooks.submitted)
         try:
-            accepted = self.submit(entry, try_only=try_only)
+            accepted = self.submit(
+                (fut, fn, args, kwargs, contextvars.copy_context()), try_only=try_only
+            )
         except BaseException:
-            hooks.report_cancelled(task_id, shown)
+            if not (fut.running() or fut.done()):  # refused (not a caller_runs task raising)
+                hooks.report_cancelled(task_id, shown)
             raise
         if not accepted:
             hooks.report_cancelled(task_id, shown)
-        return accepted
+            return None
+        return fut
 
     def new_map_id(self) -> int | None:
         """A number for a map call's events, or ``None`` without hooks."""
@@ -878,7 +886,9 @@ def _run_task(
         return _run_task_hooked(entry, ws, log_unretrieved, hooks)
     fut, fn, args, kwargs, ctx = entry
     if not fut._tk_start():
-        return CANCELLED
+        return CANCELLED  # (a cancelled HookedFuture has dropped its callable already)
+    if hooks is not None:
+        fut._tk_started()  # type: ignore[attr-defined]
     instance = None
     if fn is _PROCESS:
         assert ws is not None
@@ -914,7 +924,7 @@ def _run_task_hooked(
         assert ws is not None
         instance = ws.instance
         fn = instance.process
-    task_id, shown = fut._tk_id, fut._tk_fn
+    task_id, shown = fut._tk_started()  # type: ignore[attr-defined]
     thread = threading.current_thread().name if ws is None else ws.name
     if hooks.started is not None:
         try:
@@ -1031,7 +1041,9 @@ def _work_loop(core: _Core, ws: _WorkerState) -> None:
             except empty:
                 entry = core.wait_for_work(ws)
             else:
-                if core.claimed:  # a hint, read without the lock: see fold_steals
+                # A hint, read without the lock (see fold_steals): a take it misses
+                # leaves a claim that only makes the pool start a thread too many.
+                if core.claimed:
                     steals.append(None)
             if entry is _STOP:
                 core.tasks.put(_STOP)  # pass it on to the next worker
@@ -1282,14 +1294,11 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         """
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, got {fn!r}")
-        fut: TaskFuture[T]
         core = self._core
-        if core.hooks is None:
-            fut = TaskFuture()
-            core.submit((fut, fn, args, kwargs, contextvars.copy_context()))
-        else:
-            fut = HookedFuture()
-            core.submit_hooked((fut, fn, args, kwargs, contextvars.copy_context()))
+        if core.hooks is not None:
+            return core.submit_hooked(fn, args, kwargs)  # type: ignore[return-value]
+        fut: TaskFuture[T] = TaskFuture()
+        core.submit((fut, fn, args, kwargs, contextvars.copy_context()))
         return fut
 
     def try_submit(
@@ -1311,9 +1320,10 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         if not callable(fn):
             raise TypeError(f"try_submit() needs a callable, got {fn!r}")
         core = self._core
-        fut: TaskFuture[T] = TaskFuture() if core.hooks is None else HookedFuture()
-        entry = (fut, fn, args, kwargs, contextvars.copy_context())
-        accepted = (core.submit if core.hooks is None else core.submit_hooked)(entry, try_only=True)
+        if core.hooks is not None:
+            return core.submit_hooked(fn, args, kwargs, try_only=True)
+        fut: TaskFuture[T] = TaskFuture()
+        accepted = core.submit((fut, fn, args, kwargs, contextvars.copy_context()), try_only=True)
         return fut if accepted else None
 
     def map(
@@ -1449,9 +1459,10 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         """
         self._need_worker("put")
         core = self._core
-        fut: TaskFuture[Out] = TaskFuture() if core.hooks is None else HookedFuture()
-        entry: _Task = (fut, _PROCESS, (item,), {}, contextvars.copy_context())
-        (core.submit if core.hooks is None else core.submit_hooked)(entry)
+        if core.hooks is not None:
+            return core.submit_hooked(_PROCESS, (item,), {})  # type: ignore[return-value]
+        fut: TaskFuture[Out] = TaskFuture()
+        core.submit((fut, _PROCESS, (item,), {}, contextvars.copy_context()))
         return fut
 
     def process(
