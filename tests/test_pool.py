@@ -452,6 +452,32 @@ def test_cancelling_shutdown_resolves_map_items_for_the_consumer() -> None:
     pool.shutdown()
 
 
+def test_cancelling_shutdown_reaches_map_items_whose_tokens_were_all_taken() -> None:
+    """Workers busy in a map's chunks hold all its queue tokens; a cancelling shutdown
+    still cancels the chunks nobody started (they used to run to the end)."""
+    gate = threading.Event()
+    both = threading.Barrier(3, timeout=WAIT)
+
+    def work(i: int) -> int:
+        if i in (0, 3):  # the first item of each worker's first chunk
+            both.wait()
+        assert gate.wait(WAIT)
+        return i
+
+    pool = WorkerPool(2)
+    results = pool.map(work, range(40), chunksize=3)
+    both.wait()  # each worker holds one token and runs the first item of its chunk
+    report = pool.shutdown(wait=False, cancel_futures=True)
+    assert report.cancelled == 34
+    gate.set()
+    assert [next(results) for _ in range(6)] == list(range(6))
+    with pytest.raises(cf.CancelledError):
+        next(results)
+    pool.shutdown()
+    stats = pool.statistics()
+    assert (stats.completed, stats.cancelled) == (6, 34)
+
+
 # -- shutdown --------------------------------------------------------------------------
 
 

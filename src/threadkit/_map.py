@@ -88,6 +88,7 @@ class MapRun:
     """The shared state of one ``map``/``process`` call."""
 
     __slots__ = (
+        "__weakref__",  # the pool keeps its runs in a WeakSet
         "chunksize",
         "ctx",
         "event_fn",

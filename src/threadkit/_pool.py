@@ -200,6 +200,7 @@ class _Core:
         self.alive = 0  # workers that count as capacity (not retiring)
         self.idle = 0  # workers waiting in tasks.get()
         self.claimed = 0  # idle workers already counted on to take an entry put since
+        self.runs: weakref.WeakSet[MapRun] = weakref.WeakSet()  # map runs, for _drain
         # One item per entry a busy worker took while claims were out (see _work_loop).
         self.steals: deque[None] = deque()
         self.state = _RUNNING
@@ -412,6 +413,7 @@ class _Core:
             return
         with self.lock:
             self.check_open()
+            self.runs.add(run)
             tokens = min(run.add(start, calls), self.max_workers)
             self.submitted += len(calls)
             if self.steals:
@@ -655,7 +657,6 @@ class _Core:
         Returns the task entries, and each map run with the items taken from it.
         """
         tasks: list[_Task] = []
-        runs: dict[int, tuple[MapRun, list[Chunk]]] = {}
         while True:
             try:
                 entry = self.tasks.get_nowait()
@@ -663,10 +664,11 @@ class _Core:
                 break
             if type(entry) is tuple:
                 tasks.append(entry)
-            elif isinstance(entry, MapRun) and id(entry) not in runs:
-                runs[id(entry)] = (entry, entry.take_all())
+        # Every run, not only those with a token still queued: workers that took a run's
+        # last tokens keep claiming its chunks until none is left.
+        runs = [(run, run.take_all()) for run in list(self.runs)]
         self._stop_intake()
-        return tasks, list(runs.values())
+        return tasks, [(run, chunks) for run, chunks in runs if chunks]
 
     def _stop_intake(self) -> None:
         """Wake idle workers to exit and blocked submitters to fail (lock held)."""
