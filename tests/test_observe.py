@@ -274,6 +274,38 @@ def test_caller_runs_task_raising_systemexit_is_not_also_reported_cancelled() ->
     assert hooks.by_task()[2] == ["submitted", "started", "failed"]
 
 
+def test_tasks_a_broken_pool_never_starts_are_reported_failed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The pool breaks before anything runs: each task gets submitted then failed (no
+    started, no duration), each map item failed, with the BrokenPool error."""
+    hooks = Recorder()
+    gate = threading.Event()
+
+    def init() -> None:
+        assert gate.wait(WAIT)
+        raise OSError("no database")
+
+    with (
+        caplog.at_level(logging.CRITICAL, logger="threadkit"),
+        WorkerPool(1, initializer=init, hooks=hooks) as pool,
+    ):
+        futures = [pool.submit(int) for _ in range(3)]  # the first starts the worker
+        items = pool.map(abs, [-1, -2])
+        gate.set()
+        for fut in futures:
+            assert isinstance(fut.exception(WAIT), threadkit.BrokenPool)
+        with pytest.raises(threadkit.BrokenPool):
+            next(items)
+    flows = hooks.by_task()
+    assert flows == {task: ["submitted", "failed"] for task in range(3)}
+    [map_id] = {event.map_id for _, event in hooks.events if event.map_id is not None}
+    assert hooks.by_task(map_id) == {0: ["failed"], 1: ["failed"]}
+    failed = [event for kind, event in hooks.events if kind == "failed"]
+    assert all(event.duration is None for event in failed)
+    assert all(isinstance(event.exception, threadkit.BrokenPool) for event in failed)
+
+
 def test_bad_hooks_and_watchdog_values_raise() -> None:
     """hooks must be a PoolHooks; watchdog a positive number of seconds."""
     with pytest.raises(TypeError, match="hooks"):

@@ -7,7 +7,9 @@ task and nothing else.
 Guarantees:
     * Each task gets ``task_submitted`` (tasks given to ``submit``/``put`` only), then
       either ``task_cancelled``, or ``task_started`` followed by exactly one of
-      ``task_finished`` / ``task_failed``, all with the same ``task_id``.
+      ``task_finished`` / ``task_failed``, all with the same ``task_id``; a task that
+      can never start because the pool broke gets ``task_failed`` alone, with
+      ``duration`` ``None``.
     * ``task_started``, ``task_finished`` and ``task_failed`` run in the worker thread
       that runs the task, just around it; the others run where the event happens.
     * A hook that raises (anything, ``BaseException`` included) is logged on the
@@ -56,7 +58,8 @@ class PoolHooks:
         """The task returned; ``event.duration`` says how long it ran (in the worker)."""
 
     def task_failed(self, event: TaskEvent) -> None:
-        """The task raised ``event.exception`` after ``event.duration`` seconds."""
+        """The task raised ``event.exception`` after ``event.duration`` seconds (or, with
+        ``duration`` ``None``, failed unstarted because the pool broke)."""
 
     def task_cancelled(self, event: TaskEvent) -> None:
         """The task was cancelled before it started (by you, an overflow policy or shutdown)."""

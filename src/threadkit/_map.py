@@ -271,15 +271,17 @@ class MapRun:
             self.report(len(calls) - len(errors), len(errors))
         return len(calls) - len(errors), len(errors)
 
-    def emit_cancelled(self, chunks: list[Chunk]) -> None:
-        """Report items removed before they started (pools with hooks)."""
+    def emit_unstarted(self, chunks: list[Chunk], error: BaseException | None = None) -> None:
+        """Report items that will never start (pools with hooks): cancelled, or failed
+        with ``error`` (the pool broke)."""
         hooks = self.hooks
-        if hooks is None or hooks.cancelled is None:
+        method = None if hooks is None else hooks.cancelled if error is None else hooks.failed
+        if method is None:
             return
         thread = threading.current_thread().name
         for start, calls in chunks:
             for index in range(start, start + len(calls)):
-                emit(hooks.cancelled, TaskEvent(index, self.event_fn, thread, map_id=self.map_id))
+                emit(method, TaskEvent(index, self.event_fn, thread, None, error, self.map_id))
 
     def poison(self, exc: BaseException) -> None:
         """Make the consumer raise ``exc`` at once (the pool can never finish the run)."""

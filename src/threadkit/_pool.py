@@ -446,7 +446,7 @@ class _Core:
         ``late_cancelled`` (atomic appends) and is folded in by ``statistics``.
         """
         chunks = run.take_all()
-        run.emit_cancelled(chunks)
+        run.emit_unstarted(chunks)
         if chunks:
             self.late_cancelled.append(count(chunks))
 
@@ -640,16 +640,34 @@ class _Core:
             tasks, runs = self._drain()
         failed, cancelled = 0, 0
         for entry in tasks:
-            if entry[0]._tk_fail_unstarted(self.broken_error()):
+            if self.fail_unstarted(entry[0]):
                 failed += 1
             else:
                 cancelled += 1
         for run, chunks in runs:
-            run.resolve(chunks, self.broken_error())
+            error = self.broken_error()
+            run.resolve(chunks, error)
+            run.emit_unstarted(chunks, error)
             failed += count(chunks)
         with self.lock:
             self.failed += failed
             self.cancelled += cancelled
+
+    def fail_unstarted(self, fut: TaskFuture[Any]) -> bool:
+        """Fail a task the broken pool will never run; ``False`` if it was cancelled.
+
+        Hooks see ``task_failed`` alone (no ``task_started``), with no duration.
+        """
+        error = self.broken_error()
+        if not fut._tk_fail_unstarted(error):
+            return False
+        hooks = self.hooks
+        if hooks is not None:
+            task_id, shown = fut._tk_started()  # type: ignore[attr-defined]
+            if hooks.failed is not None:
+                thread = threading.current_thread().name
+                emit(hooks.failed, TaskEvent(task_id, shown, thread, None, error))
+        return True
 
     def _drain(self) -> tuple[list[_Task], list[tuple[MapRun, list[Chunk]]]]:
         """Take everything queued and stop intake everywhere (lock held).
@@ -737,7 +755,7 @@ class _Core:
                 dropped.append(DroppedTask(None if fn is _PROCESS else fn, args, kwargs, fut))
         for run, chunks in runs:
             run.resolve(chunks, CancelledError)
-            run.emit_cancelled(chunks)
+            run.emit_unstarted(chunks)
             cancelled += count(chunks)
             if drop:
                 fn = None if run.fn is _PROCESS else run.fn
@@ -1020,7 +1038,7 @@ def _fail_first(core: _Core, ws: _WorkerState) -> None:
     first, ws.first = ws.first, None
     ws.task = None
     if type(first) is tuple:
-        if first[0]._tk_fail_unstarted(core.broken_error()):
+        if core.fail_unstarted(first[0]):
             ws.failed += 1
         else:
             ws.cancelled += 1
