@@ -298,11 +298,11 @@ class HookedFuture(TaskFuture[T]):
 
     __slots__ = ("_tk_fn", "_tk_hooks", "_tk_id")
 
-    def __init__(self, task_id: int, fn: Callable[..., Any] | None, hooks: HookSet) -> None:
-        super().__init__()
-        self._tk_id = task_id
-        self._tk_fn = fn  # for the events; dropped once the task starts or is cancelled
-        self._tk_hooks = hooks
+    # Set right after construction by the pool, all three (no __init__ of its own: one
+    # more Python call per task is a cost every hooked task would pay):
+    _tk_id: int
+    _tk_fn: Callable[..., Any] | None  # for the events; dropped when it starts or is cancelled
+    _tk_hooks: HookSet
 
     def _tk_cancelled(self) -> None:
         # Reported here, the one place a pending task becomes cancelled, rather than by

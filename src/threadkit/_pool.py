@@ -462,7 +462,10 @@ class _Core:
         assert hooks is not None
         task_id = next(self.task_ids)
         shown = None if fn is _PROCESS else fn
-        fut: HookedFuture[Any] = HookedFuture(task_id, shown, hooks)
+        fut: HookedFuture[Any] = HookedFuture()
+        fut._tk_id = task_id
+        fut._tk_fn = shown
+        fut._tk_hooks = hooks
         if hooks.submitted is not None:
             thread = threading.current_thread().name
             try:
