@@ -1141,3 +1141,32 @@ def test_a_ctrl_c_inside_thread_start_keeps_the_books_right(
     pool.shutdown(wait=True)  # and its thread is joined: none is left behind
     stats = pool.statistics()
     assert (stats.submitted, stats.completed, stats.workers) == (1, 1, 0)
+
+
+def test_a_ctrl_c_inside_a_maps_thread_start_is_raised_with_the_books_right(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same for a thread a map starts: the interrupt reaches the caller (it used to
+    be logged as a failed start and swallowed), and every item still runs once."""
+    real_start = threading.Thread.start
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def record(i: int) -> None:
+        with lock:
+            seen.append(i)
+
+    def start_then_interrupt(self: threading.Thread) -> None:
+        real_start(self)
+        raise KeyboardInterrupt
+
+    pool: WorkerPool[Any, Any] = WorkerPool(3)
+    monkeypatch.setattr(threading.Thread, "start", start_then_interrupt)
+    with caplog.at_level(logging.WARNING, logger="threadkit"), pytest.raises(KeyboardInterrupt):
+        pool.map(record, range(6))
+    monkeypatch.undo()
+    pool.shutdown(wait=True)
+    assert "could not start" not in caplog.text
+    assert sorted(seen) == list(range(6))
+    stats = pool.statistics()
+    assert (stats.submitted, stats.completed, stats.workers) == (6, 6, 0)

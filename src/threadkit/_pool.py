@@ -413,30 +413,40 @@ class _Core:
             return
         with self.lock:
             self.check_open()
-            self.runs.add(run)
+            if start == 0:  # the run's first feed
+                self.runs.add(run)
             tokens = min(run.add(start, calls), self.max_workers)
             self.submitted += len(calls)
             if self.steals:
                 self.fold_steals()
             claim = max(0, min(tokens, self.idle - self.claimed))
             self.claimed += claim
+            interrupt: BaseException | None = None
             for _ in range(min(tokens - claim, self.max_workers - self.alive)):
+                alive = self.alive
                 try:
                     self._spawn(None)
-                    # The new worker takes one of the tokens put below, from the queue:
-                    # count it as claimed, or while it waits (or takes an entry meant
-                    # for another idle worker) it looks like spare capacity.
-                    self.claimed += 1
-                except BaseException:
+                except BaseException as exc:
+                    if self.alive > alive:  # a Ctrl-C in start(), after the thread ran
+                        self.claimed += 1
                     if self.alive == 0:
                         run.pending.clear()
                         self.submitted -= len(calls)
                         raise
-                    logger.warning("could not start a worker thread; %d alive", self.alive)
+                    if not isinstance(exc, Exception):
+                        interrupt = exc  # raised once the tokens are out
+                    else:
+                        logger.warning("could not start a worker thread; %d alive", self.alive)
                     break
+                # The new worker takes one of the tokens put below, from the queue: count
+                # it as claimed, or while it waits (or takes an entry meant for another
+                # idle worker) it looks like spare capacity.
+                self.claimed += 1
             put = self.tasks.put
             for _ in range(tokens):
                 put(run)
+            if interrupt is not None:
+                raise interrupt
 
     def cancel_map(self, run: MapRun) -> None:
         """Cancel the items of ``run`` that have not started (its consumer is gone).
@@ -687,7 +697,13 @@ class _Core:
                 tasks.append(entry)
         # Every run, not only those with a token still queued: workers that took a run's
         # last tokens keep claiming its chunks until none is left.
-        runs = [(run, run.take_all()) for run in list(self.runs)]
+        while True:
+            try:
+                live = list(self.runs)
+                break
+            except RuntimeError:  # a run was collected mid-copy (possible without a GIL)
+                continue
+        runs = [(run, run.take_all()) for run in live]
         self._stop_intake()
         return tasks, [(run, chunks) for run, chunks in runs if chunks]
 
