@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -10,9 +11,6 @@ import pytest
 
 # How long a finished test may take to let its threads exit before it is failed.
 THREAD_EXIT_GRACE = 5.0
-# The one timeout every deterministic wait in the tests uses: long enough never to fire
-# on a loaded machine, short enough that a hang fails fast.
-WAIT = 10.0
 
 
 @pytest.fixture(autouse=True)
@@ -27,3 +25,14 @@ def no_leftover_threads() -> Iterator[None]:
     alive = [t.name for t in leftover if t.is_alive()]
     if alive:
         pytest.fail(f"test left threads running: {alive}")
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    """Switch threads as often as the interpreter allows, so races show up."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)

@@ -4,9 +4,26 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 # The one timeout every deterministic wait in the tests uses.
 WAIT = 10.0
+
+
+class Gate:
+    """A task body that reports when it starts and blocks until the test opens it."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.opened = threading.Event()
+
+    def __call__(self, value: Any = None) -> Any:
+        self.started.set()
+        assert self.opened.wait(WAIT), "gate never opened"
+        return value
+
+    def open(self) -> None:
+        self.opened.set()
 
 
 class FakeClock:

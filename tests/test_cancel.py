@@ -17,7 +17,7 @@ import textwrap
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,25 +25,12 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from helpers import WAIT, FakeClock
 from threadkit import ThreadkitError, _cancel
 from threadkit._cancel import CancelToken, DeadlineExceeded, _current_token, current_token
 from threadkit._errors import Cancelled
 
-WAIT = 10.0
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class FakeClock:
-    """A monotonic clock that moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -52,17 +39,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(_cancel, "_clock", fake)
     return fake
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    """Switch threads as often as possible so races show up."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 def run_threads(count: int, target: Callable[[int], object]) -> None:

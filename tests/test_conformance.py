@@ -23,9 +23,8 @@ from typing import Any
 
 import pytest
 
+from helpers import WAIT, Gate
 from threadkit import WorkerPool
-
-WAIT = 10.0
 
 ExecutorFactory = Callable[..., cf.Executor]
 
@@ -47,22 +46,6 @@ def executor(executor_cls: ExecutorFactory) -> Iterator[cf.Executor]:
         yield ex
     finally:
         ex.shutdown(wait=True)
-
-
-class Gate:
-    """A task body that reports when it starts and blocks until the test opens it."""
-
-    def __init__(self) -> None:
-        self.started = threading.Event()
-        self.opened = threading.Event()
-
-    def __call__(self, value: Any = None) -> Any:
-        self.started.set()
-        assert self.opened.wait(WAIT), "gate never opened"
-        return value
-
-    def open(self) -> None:
-        self.opened.set()
 
 
 class Recorder:

@@ -20,12 +20,10 @@ from pathlib import Path
 import pytest
 
 import threadkit
+from helpers import WAIT
 from threadkit import _demo
 from threadkit.__main__ import main
 from threadkit._demo_server import MAX_FILE_SIZE, MAX_FILES, DemoFile, DemoServer, file_content
-
-# The one timeout of every wait in these tests (the same as conftest's WAIT).
-WAIT = 10.0
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 import threadkit
+from helpers import WAIT
 from threadkit import PoolHooks, TaskEvent, WorkerPool, _futures, _hooks, _pool
-
-WAIT = 10.0
 
 
 class Recorder(PoolHooks):

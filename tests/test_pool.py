@@ -16,25 +16,8 @@ from typing import Any
 import pytest
 
 import threadkit
+from helpers import WAIT, Gate
 from threadkit import WorkerPool
-
-WAIT = 10.0
-
-
-class Gate:
-    """A task body that signals when it starts and blocks until opened."""
-
-    def __init__(self) -> None:
-        self.started = threading.Event()
-        self.opened = threading.Event()
-
-    def __call__(self, value: Any = None) -> Any:
-        self.started.set()
-        assert self.opened.wait(WAIT), "gate never opened"
-        return value
-
-    def open(self) -> None:
-        self.opened.set()
 
 
 def busy_pool(**kwargs: Any) -> tuple[WorkerPool[Any, Any], Gate, cf.Future[Any]]:

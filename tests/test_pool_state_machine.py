@@ -20,10 +20,9 @@ import collections
 import concurrent.futures as cf
 import gc
 import itertools
-import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -39,20 +38,8 @@ from hypothesis.stateful import (
 )
 
 import threadkit
+from helpers import WAIT
 from threadkit import MapIterator, WorkerPool
-
-WAIT = 10.0
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    """Switch threads as often as the interpreter allows, so races show up."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 class Tally:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from helpers import WAIT, FakeClock
 from threadkit._progress import (
     CallbackProgress,
     PlainProgress,
@@ -25,22 +26,6 @@ from threadkit._progress import (
     _tqdm_class,
     make_progress,
 )
-
-# The one bound on every wait in these tests (the same value as conftest.WAIT).
-WAIT = 10.0
-
-
-class FakeClock:
-    """Seconds that move only when a test calls ``advance``."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class TtyStream(io.StringIO):
@@ -100,17 +85,6 @@ def fake_map(
 def fail_on_multiples_of_4(item: int) -> None:
     if item % 4 == 0:
         raise ValueError(item)
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    """Switch threads as often as possible so races show up."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 @pytest.fixture

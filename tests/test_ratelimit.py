@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from helpers import FakeClock, Runner
+from helpers import WAIT, FakeClock, Runner
 from threadkit._cancel import CancelToken, DeadlineExceeded
 from threadkit._errors import Cancelled
 from threadkit._ratelimit import KeyedRateLimiter, RateLimiter
@@ -16,9 +16,6 @@ from threadkit._ratelimit import KeyedRateLimiter, RateLimiter
 # -- test doubles ---------------------------------------------------------------------------
 # (test_sync.py and test_ratelimit.py each carry these: mypy's configuration does not let
 # test modules import one another.)
-
-# The one bound on every wait in these tests (the same value as conftest.WAIT).
-WAIT = 10.0
 
 
 def make(rate: float = 10, burst: int = 1) -> tuple[RateLimiter, FakeClock]:

@@ -26,11 +26,10 @@ from typing import IO, Any
 import pytest
 
 import threadkit
+from helpers import WAIT
 from threadkit._errors import ShutdownRequested
 from threadkit._shutdown import GracefulShutdown, ShutdownSummary, adopt_pool
 
-# The bound of every wait (as conftest.WAIT): never reached unless something hangs.
-WAIT = 10.0
 ROOT = Path(__file__).resolve().parent.parent
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")

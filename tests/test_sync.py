@@ -11,7 +11,7 @@ import textwrap
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from helpers import FakeClock, Runner
+from helpers import WAIT, FakeClock, Runner
 from threadkit._cancel import CancelToken, DeadlineExceeded
 from threadkit._errors import Cancelled
 from threadkit._ratelimit import KeyedRateLimiter, RateLimiter
@@ -43,9 +43,6 @@ from threadkit._sync import (
 # (test_sync.py and test_ratelimit.py each carry these: mypy's configuration does not let
 # test modules import one another.)
 
-# The one bound on every wait in these tests (the same value as conftest.WAIT).
-WAIT = 10.0
-
 
 def wait_until(predicate: Callable[[], bool], what: str = "condition") -> None:
     """Block until ``predicate()`` is true, failing after ``WAIT`` seconds.
@@ -60,17 +57,6 @@ def wait_until(predicate: Callable[[], bool], what: str = "condition") -> None:
 
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    """Make thread switches very frequent, so that races show up."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 # -- the contract every limiter kind keeps ------------------------------------------------

@@ -7,12 +7,13 @@ import functools
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 import pytest
 
+from helpers import WAIT
 from threadkit import _threads
 from threadkit._threads import (
     ThreadSnapshot,
@@ -24,7 +25,6 @@ from threadkit._threads import (
     unique_name,
 )
 
-WAIT = 10.0
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc to see the OS thread name"
 )
@@ -39,17 +39,6 @@ def os_name() -> str:
 def fresh_prefix() -> str:
     """Return a prefix no other test used, since the counters are process-wide."""
     return f"p{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    """Switch threads as often as possible so races show up."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 def join(thread: threading.Thread) -> None:

@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 
 import threadkit
+from helpers import WAIT
 from threadkit import Worker, WorkerPool
 
-WAIT = 10.0
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
 
