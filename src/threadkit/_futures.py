@@ -310,8 +310,10 @@ class HookedFuture(TaskFuture[T]):
         self._tk_hooks.report_cancelled(self._tk_id, self._tk_fn)
         self._tk_fn = None
 
-    def _tk_started(self) -> tuple[int, Callable[..., Any] | None]:
-        """After ``_tk_start``: the task's id and callable, which the future lets go of
-        (a finished future must not keep the task's callable alive)."""
-        fn, self._tk_fn = self._tk_fn, None
-        return self._tk_id, fn
+    def _tk_start(self) -> bool:
+        """As in TaskFuture; a task that starts lets go of its callable (a finished
+        future must not keep it alive). Read ``_tk_fn`` first if the events need it."""
+        if TaskFuture._tk_start(self):
+            self._tk_fn = None
+            return True
+        return False

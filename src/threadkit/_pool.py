@@ -172,7 +172,7 @@ class _Core:
         self.token = token
         self.hooks = HookSet.of(hooks)  # None unless some event is actually watched
         self.task_ids = itertools.count()  # hooks only (next() is atomic, even without a GIL)
-        self.next_map_id = 0  # hooks only
+        self.map_ids = itertools.count()  # hooks only
         self.watchdog = watchdog
         self.watch_stop = threading.Event()
         self.watch_thread: threading.Thread | None = None
@@ -497,12 +497,7 @@ class _Core:
 
     def new_map_id(self) -> int | None:
         """A number for a map call's events, or ``None`` without hooks."""
-        if self.hooks is None:
-            return None
-        with self.lock:
-            map_id = self.next_map_id
-            self.next_map_id += 1
-        return map_id
+        return None if self.hooks is None else next(self.map_ids)
 
     def start_watchdog(self) -> None:
         """Start the thread that warns about tasks running longer than ``watchdog``."""
@@ -672,14 +667,14 @@ class _Core:
         Hooks see ``task_failed`` alone (no ``task_started``), with no duration.
         """
         error = self.broken_error()
+        method = None if self.hooks is None else self.hooks.failed
+        if method is not None:  # read before the start, which drops the callable
+            task_id, shown = fut._tk_id, fut._tk_fn  # type: ignore[attr-defined]
         if not fut._tk_fail_unstarted(error):
             return False
-        hooks = self.hooks
-        if hooks is not None:
-            task_id, shown = fut._tk_started()  # type: ignore[attr-defined]
-            if hooks.failed is not None:
-                thread = threading.current_thread().name
-                emit(hooks.failed, TaskEvent(task_id, shown, thread, None, error))
+        if method is not None:
+            thread = threading.current_thread().name
+            emit(method, TaskEvent(task_id, shown, thread, None, error))
         return True
 
     def _drain(self) -> tuple[list[_Task], list[tuple[MapRun, list[Chunk]]]]:
@@ -925,9 +920,7 @@ def _run_task(
         return _run_task_hooked(entry, ws, log_unretrieved, hooks)
     fut, fn, args, kwargs, ctx = entry
     if not fut._tk_start():
-        return CANCELLED  # (a cancelled HookedFuture has dropped its callable already)
-    if hooks is not None:
-        fut._tk_started()  # type: ignore[attr-defined]
+        return CANCELLED
     instance = None
     if fn is _PROCESS:
         assert ws is not None
@@ -956,14 +949,14 @@ def _run_task_hooked(
     nothing for them; the hot events are built and called inline, for the same reason.
     """
     fut, fn, args, kwargs, ctx = entry
-    if not fut._tk_start():
+    task_id, shown = fut._tk_id, fut._tk_fn  # type: ignore[attr-defined]
+    if not fut._tk_start():  # (which drops the future's _tk_fn)
         return CANCELLED
     instance = None
     if fn is _PROCESS:
         assert ws is not None
         instance = ws.instance
         fn = instance.process
-    task_id, shown = fut._tk_started()  # type: ignore[attr-defined]
     thread = threading.current_thread().name if ws is None else ws.name
     if hooks.started is not None:
         try:
