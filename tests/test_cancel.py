@@ -26,9 +26,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from helpers import WAIT, FakeClock
-from threadkit import ThreadkitError, _cancel
-from threadkit._cancel import CancelToken, DeadlineExceeded, _current_token, current_token
-from threadkit._errors import Cancelled
+from threadkit import (
+    Cancelled,
+    CancelToken,
+    DeadlineExceeded,
+    ThreadkitError,
+    WorkerPool,
+    _cancel,
+    current_token,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -768,14 +774,13 @@ def test_current_token_is_none_outside_a_task() -> None:
 
 def test_current_token_follows_the_context() -> None:
     """current_token returns what the pool set in the task's context, only there."""
-    token = CancelToken()
-
-    def task() -> CancelToken | None:
-        _current_token.set(token)
-        return current_token()
-
-    assert contextvars.copy_context().run(task) is token
+    with WorkerPool(1) as pool:
+        seen = pool.submit(current_token).result(WAIT)
+        ctx = contextvars.copy_context()
+        assert pool.submit(ctx.run, current_token).result(WAIT) is pool.cancel_token
+    assert seen is pool.cancel_token
     assert current_token() is None
+    assert ctx.run(current_token) is None  # the submitter's context was left alone
 
 
 # -- a state machine over token trees -----------------------------------------------
@@ -835,7 +840,7 @@ TestTokenTree.settings = settings(max_examples=50, stateful_step_count=30, deadl
 
 CTRL_C_SCRIPT = """
 import sys
-from threadkit._cancel import CancelToken
+from threadkit import CancelToken
 
 token = CancelToken(timeout={timeout})
 print("READY", flush=True)

@@ -893,7 +893,8 @@ def test_retrieved_or_silenced_exceptions_are_not_logged(
 
 def test_task_future_keeps_the_base_class_attributes() -> None:
     """TaskFuture sets exactly the attributes Future.__init__ sets on this Python."""
-    from threadkit._futures import TaskFuture
+    with WorkerPool(1) as pool:
+        TaskFuture = type(pool.submit(int))
 
     assert set(vars(TaskFuture())) == set(vars(cf.Future()))
 

@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 
 from helpers import WAIT, FakeClock, Runner
-from threadkit._cancel import CancelToken, DeadlineExceeded
-from threadkit._errors import Cancelled
-from threadkit._ratelimit import KeyedRateLimiter, RateLimiter
+from threadkit import Cancelled, CancelToken, DeadlineExceeded, KeyedRateLimiter, RateLimiter
 
 # -- test doubles ---------------------------------------------------------------------------
 # (test_sync.py and test_ratelimit.py each carry these: mypy's configuration does not let

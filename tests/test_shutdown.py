@@ -27,8 +27,7 @@ import pytest
 
 import threadkit
 from helpers import WAIT
-from threadkit._errors import ShutdownRequested
-from threadkit._shutdown import GracefulShutdown, ShutdownSummary, adopt_pool
+from threadkit import GracefulShutdown, ShutdownRequested, ShutdownSummary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,7 +156,7 @@ BUSY_POOL = (
     + """
 import threading
 import threadkit
-from threadkit._shutdown import GracefulShutdown
+from threadkit import GracefulShutdown
 
 started = threading.Semaphore(0)
 ran = []
@@ -212,7 +211,7 @@ import atexit
 import signal
 import threading
 import threadkit
-from threadkit._shutdown import GracefulShutdown
+from threadkit import GracefulShutdown
 
 atexit.register(lambda: print("atexit", flush=True))
 started = threading.Event()
@@ -272,7 +271,7 @@ SERVICE = (
     + """
 import atexit
 import threadkit
-from threadkit._shutdown import GracefulShutdown
+from threadkit import GracefulShutdown
 
 atexit.register(lambda: print("atexit", flush=True))
 
@@ -319,7 +318,7 @@ SUBMIT_LOOP = """
 import sys
 import threading
 import threadkit
-from threadkit._shutdown import GracefulShutdown
+from threadkit import GracefulShutdown
 
 sys.setswitchinterval(1e-6)  # make the signal land at awkward places
 
@@ -363,7 +362,7 @@ def test_a_signal_during_a_tight_submit_loop_never_hangs(child: Any) -> None:
 
 CHAINED = """
 import signal
-from threadkit._shutdown import GracefulShutdown
+from threadkit import GracefulShutdown
 
 def previous(signum, frame):
     print(f"previous handler got {signal.Signals(signum).name}", flush=True)
@@ -774,13 +773,17 @@ def test_repr_shows_the_state() -> None:
 # -- automatic registration of pools ------------------------------------------------------
 
 
-def test_adopt_pool_registers_with_the_innermost_running_shutdown() -> None:
-    """The hook WorkerPool calls returns the running shutdown's token and registers the pool."""
+def test_a_pool_registers_with_the_innermost_running_shutdown_only() -> None:
+    """A pool made in a block is the innermost running shutdown's; one made before is not."""
     with threadkit.WorkerPool(1) as outside:
-        assert adopt_pool(outside) is None
-    with GracefulShutdown(signals=()) as shutdown, threadkit.WorkerPool(1) as pool:
-        assert adopt_pool(pool) is shutdown.token
-        assert list(shutdown._pools.values()) == [pool]
+        with GracefulShutdown(signals=()) as outer, GracefulShutdown(signals=()) as inner:
+            pool = threadkit.WorkerPool(1)
+            assert list(inner._pools.values()) == [pool]
+            assert not outer._pools
+            inner.request()
+            assert pool.cancel_token.cancelled
+            assert not outside.cancel_token.cancelled
+        assert outside.submit(int, "1").result(WAIT) == 1
 
 
 def test_pools_made_inside_the_block_are_registered_automatically() -> None:

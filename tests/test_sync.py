@@ -28,13 +28,15 @@ from hypothesis.stateful import (
 )
 
 from helpers import WAIT, FakeClock, Runner
-from threadkit._cancel import CancelToken, DeadlineExceeded
-from threadkit._errors import Cancelled
-from threadkit._ratelimit import KeyedRateLimiter, RateLimiter
-from threadkit._sync import (
+from threadkit import (
+    Cancelled,
+    CancelToken,
     CapacityLimiter,
+    DeadlineExceeded,
     KeyedLimiter,
+    KeyedRateLimiter,
     Limited,
+    RateLimiter,
     Semaphore,
     limited,
 )
@@ -1027,8 +1029,7 @@ TestSemaphoreMachine = SemaphoreMachine.TestCase
 
 _CHILD = """
 import sys, threading, time
-from threadkit._sync import Semaphore, CapacityLimiter, KeyedLimiter
-from threadkit._ratelimit import RateLimiter
+from threadkit import Semaphore, CapacityLimiter, KeyedLimiter, RateLimiter
 
 {setup}
 

@@ -14,9 +14,9 @@ import attrs
 import pytest
 
 from helpers import WAIT
-from threadkit import _threads
-from threadkit._threads import (
+from threadkit import (
     ThreadSnapshot,
+    _threads,
     dump_threads,
     set_os_thread_name,
     start_thread,
