@@ -16,6 +16,8 @@ from ._errors import ShutdownRequested as ShutdownRequested
 from ._errors import SubmitTimeout as SubmitTimeout
 from ._errors import ThreadkitError as ThreadkitError
 from ._hooks import PoolHooks as PoolHooks
+from ._limited import Limited as Limited
+from ._limited import limited as limited
 from ._map import MapIterator as MapIterator
 from ._pool import WorkerPool as WorkerPool
 from ._progress import Progress as Progress
@@ -35,10 +37,8 @@ from ._sync import CapacityLimiter as CapacityLimiter
 from ._sync import CapacityLimiterStatistics as CapacityLimiterStatistics
 from ._sync import KeyedLimiter as KeyedLimiter
 from ._sync import KeyedLimiterStatistics as KeyedLimiterStatistics
-from ._sync import Limited as Limited
 from ._sync import Semaphore as Semaphore
 from ._sync import SemaphoreStatistics as SemaphoreStatistics
-from ._sync import limited as limited
 from ._threads import ThreadSnapshot as ThreadSnapshot
 from ._threads import dump_threads as dump_threads
 from ._threads import set_os_thread_name as set_os_thread_name

@@ -8,8 +8,8 @@ first time something looks at it afterwards (``cancelled``, ``reason``, ``remain
 blocking calls bound their waits by the deadline so they notice it on time. A token
 cancelled by its deadline has ``DeadlineExceeded`` as its reason.
 
-A pool's worker threads record the pool's token (in ``_thread_token``), and a task run
-inline in a submitting thread gets it in its context (``_current_token``), so code deep
+A pool's worker threads record the pool's token (in ``_process.this_thread``), and a task
+run inline in a submitting thread gets it in its context (``task_token``), so code deep
 in a task can find its token with ``current_token()``.
 """
 
@@ -25,19 +25,17 @@ from contextvars import ContextVar
 from typing import Final, final
 
 from ._errors import Cancelled
+from ._process import this_thread
+from ._reports import describe_callable
 from ._validate import check_timeout
-from ._waiting import MAIN_SLICE
+from ._waiting import wait_slice
 
-__all__ = ["CancelToken", "DeadlineExceeded", "current_token"]
+__all__ = ["CancelToken", "DeadlineExceeded", "check_wait", "current_token", "task_token"]
 
 _logger = logging.getLogger("threadkit")
 
 # Every deadline is measured on this clock; a module global so tests can drive time.
 _clock = time.monotonic
-
-# Waits in the main thread are cut into slices so a Ctrl-C delivered to another thread
-# (or held back by a Windows lock wait) still runs its handler: see ._waiting.
-_MAIN_THREAD_SLICE: Final = MAIN_SLICE
 
 
 class _DeadlineExceededType(enum.Enum):
@@ -61,12 +59,10 @@ class _DeadlineExceededType(enum.Enum):
 DeadlineExceeded: Final = _DeadlineExceededType.DEADLINE_EXCEEDED
 
 #: The token of the pool task running in this context; the pool sets it per task.
-_current_token: ContextVar[CancelToken | None] = ContextVar("threadkit.current_token", default=None)
+task_token: ContextVar[CancelToken | None] = ContextVar("threadkit.current_token", default=None)
 
-
-# A pool's worker threads record their pool's token here once, so that finding it costs
-# the pool nothing per task; the context variable, when set, takes precedence.
-_thread_token = threading.local()
+# A pool's worker threads record their pool's token once, in ``this_thread.token``, so
+# that finding it costs the pool nothing per task; the context variable takes precedence.
 
 
 def current_token() -> CancelToken | None:
@@ -79,9 +75,9 @@ def current_token() -> CancelToken | None:
     Returns:
         The token of the pool whose task is running, or ``None`` outside a pool task.
     """
-    token = _current_token.get()
+    token = task_token.get()
     if token is None:
-        token = getattr(_thread_token, "token", None)
+        token = getattr(this_thread, "token", None)
     return token
 
 
@@ -322,13 +318,10 @@ class CancelToken:
             return True
         event = self._get_event()
         end = None if seconds is None else _clock() + seconds
-        in_main = threading.current_thread() is threading.main_thread()
         while True:
             limit = _earliest(end, self._deadline)
             wait_for = None if limit is None else max(0.0, limit - _clock())
-            if in_main:
-                wait_for = _earliest(wait_for, _MAIN_THREAD_SLICE)
-            if event.wait(wait_for) or self._observe():
+            if event.wait(wait_slice(wait_for)) or self._observe():
                 return True
             if end is not None and _clock() >= end:
                 return False
@@ -428,7 +421,7 @@ class CancelToken:
             # Ctrl-C must not be eaten by a callback; cancel() re-raises it at the end.
             return exc
         except BaseException:
-            _logger.exception("cancel callback %s raised", _describe(fn))
+            _logger.exception("cancel callback %s raised", describe_callable(fn))
         return None
 
     def _get_event(self) -> threading.Event:
@@ -518,13 +511,18 @@ def _nothing() -> None:
     pass
 
 
-def _describe(fn: object) -> str:
-    name = getattr(fn, "__qualname__", None)
-    return name if isinstance(name, str) else _safe_repr(fn)
-
-
 def _safe_repr(value: object) -> str:
     try:
         return repr(value)
     except Exception:
         return f"<{type(value).__qualname__} with a failing repr>"
+
+
+def check_wait(timeout: object, cancel: CancelToken | None) -> float | None:
+    """Validate a limiter wait's ``timeout`` and ``cancel``; fail fast if already cancelled."""
+    seconds = None if timeout is None else check_timeout(timeout)
+    if cancel is not None:
+        if not isinstance(cancel, CancelToken):
+            raise TypeError(f"cancel must be a CancelToken or None, got {cancel!r}")
+        cancel.raise_if_cancelled()
+    return seconds

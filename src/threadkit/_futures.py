@@ -34,14 +34,13 @@ from concurrent.futures import Future
 from concurrent.futures import _base as _cf
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._reports import describe_callable
 from ._waiting import in_main_thread, wait_condition_interruptibly
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._hooks import HookSet
-
-__all__ = ["HookedFuture", "TaskFuture", "describe_callable"]
+__all__ = ["TaskFuture"]
 
 T = TypeVar("T")
 
@@ -53,18 +52,6 @@ _CANCELLED: str = _cf.CANCELLED
 _NOTIFIED: str = _cf.CANCELLED_AND_NOTIFIED
 _FINISHED: str = _cf.FINISHED
 _DONE_STATES = frozenset({_CANCELLED, _NOTIFIED, _FINISHED})
-
-
-def describe_callable(fn: object) -> str:
-    """A short, safe description of a task's callable for logs and reports."""
-    try:
-        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
-        if isinstance(name, str):
-            module = getattr(fn, "__module__", None)
-            return f"{module}.{name}" if isinstance(module, str) else name
-        return repr(fn)
-    except Exception:  # a broken __repr__ must not break reporting
-        return f"<{type(fn).__name__} object>"
 
 
 class _UnretrievedGuard:
@@ -221,6 +208,17 @@ class TaskFuture(Future[T]):
         self.set_exception(exc)
         return True
 
+    def _tk_fail_after_fork(self, exc: BaseException) -> None:
+        """In a forked child: fail a future whose task can never run here.
+
+        Its lock may have been held by a thread that does not exist in the child, so it
+        gets a new one first; running or not, the task will never end here.
+        """
+        self._condition = _make_condition()
+        if not self.done():
+            self._state = _RUNNING
+            self.set_exception(exc)
+
     def set_exception(self, exception: BaseException | None) -> None:
         """Set the future's exception (for executors); see the base class."""
         if self._tk_what is not None and exception is not None:
@@ -287,33 +285,3 @@ class TaskFuture(Future[T]):
         if interrupt is not None:
             # In the main thread a Ctrl-C or exit request must not vanish into a log.
             raise interrupt
-
-
-class HookedFuture(TaskFuture[T]):
-    """The future of a task in a pool with hooks: it carries what the events report.
-
-    Slots, not instance attributes: three more keys would make every such future's
-    ``__dict__`` grow out of its shared-key form, which costs an allocation per task.
-    """
-
-    __slots__ = ("_tk_fn", "_tk_hooks", "_tk_id")
-
-    # Set right after construction by the pool, all three (no __init__ of its own: one
-    # more Python call per task is a cost every hooked task would pay):
-    _tk_id: int
-    _tk_fn: Callable[..., Any] | None  # for the events; dropped when it starts or is cancelled
-    _tk_hooks: HookSet
-
-    def _tk_cancelled(self) -> None:
-        # Reported here, the one place a pending task becomes cancelled, rather than by
-        # a done-callback that every task would pay for.
-        self._tk_hooks.report_cancelled(self._tk_id, self._tk_fn)
-        self._tk_fn = None
-
-    def _tk_start(self) -> bool:
-        """As in TaskFuture; a task that starts lets go of its callable (a finished
-        future must not keep it alive). Read ``_tk_fn`` first if the events need it."""
-        if TaskFuture._tk_start(self):
-            self._tk_fn = None
-            return True
-        return False

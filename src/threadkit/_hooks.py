@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._reports import TaskEvent
+from ._futures import TaskFuture
+from ._reports import TaskEvent, describe_callable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["HookSet", "PoolHooks", "emit", "hook_raised", "new_event"]
+__all__ = ["HookSet", "HookedFuture", "PoolHooks", "emit", "hook_raised", "new_event"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("threadkit")
 
@@ -119,4 +122,34 @@ def emit(method: Callable[[TaskEvent], object], event: TaskEvent) -> None:
 
 def hook_raised(method: Callable[[TaskEvent], object]) -> None:
     """Log the exception a hook method just raised (call from an ``except`` block)."""
-    logger.exception("pool hook %s raised", getattr(method, "__qualname__", method))
+    logger.exception("pool hook %s raised", describe_callable(method))
+
+
+class HookedFuture(TaskFuture[T]):
+    """The future of a task in a pool with hooks: it carries what the events report.
+
+    Slots, not instance attributes: three more keys would make every such future's
+    ``__dict__`` grow out of its shared-key form, which costs an allocation per task.
+    """
+
+    __slots__ = ("_tk_fn", "_tk_hooks", "_tk_id")
+
+    # Set right after construction by the pool, all three (no __init__ of its own: one
+    # more Python call per task is a cost every hooked task would pay):
+    _tk_id: int
+    _tk_fn: Callable[..., Any] | None  # for the events; dropped when it starts or is cancelled
+    _tk_hooks: HookSet
+
+    def _tk_cancelled(self) -> None:
+        # Reported here, the one place a pending task becomes cancelled, rather than by
+        # a done-callback that every task would pay for.
+        self._tk_hooks.report_cancelled(self._tk_id, self._tk_fn)
+        self._tk_fn = None
+
+    def _tk_start(self) -> bool:
+        """As in TaskFuture; a task that starts lets go of its callable (a finished
+        future must not keep it alive). Read ``_tk_fn`` first if the events need it."""
+        if TaskFuture._tk_start(self):
+            self._tk_fn = None
+            return True
+        return False

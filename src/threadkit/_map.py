@@ -30,30 +30,36 @@ import time
 from collections import deque
 from concurrent.futures import CancelledError
 from queue import Empty, SimpleQueue
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, TypeVar
 
 from ._hooks import emit
 from ._reports import TaskEvent
 from ._waiting import get_interruptibly
+from ._worker import CANCELLED, FAILED, OK, PROCESS
 
 if TYPE_CHECKING:
     import contextvars
     from collections.abc import Callable, Iterator
 
     from ._hooks import HookSet
-    from ._pool import _Core
     from ._progress import Progress
 
-__all__ = ["CANCELLED", "FAILED", "OK", "PROCESS", "Batch", "MapIterator", "MapRun", "count"]
+__all__ = ["Batch", "MapEngine", "MapIterator", "MapRun", "count"]
 
 T = TypeVar("T")
 
 logger = logging.getLogger("threadkit")
 
-OK, FAILED, CANCELLED = 0, 1, 2
 
-# Stands in for the running thread's own Worker.process, in map runs and task entries.
-PROCESS: Any = object()
+class MapEngine(Protocol):
+    """What a map's iterator needs of the pool's engine (``_core.Core`` provides it)."""
+
+    def feed_map(self, run: MapRun, start: int, calls: list[Any]) -> None:
+        """Add items ``start``, ``start + 1``, ... to ``run`` and have workers take them."""
+
+    def cancel_map(self, run: MapRun) -> None:
+        """Cancel the items of ``run`` that have not started; takes no lock."""
+
 
 # (index of the first item, each item's call) for consecutive items of a run. A call is
 # the item's one argument, or the tuple of its arguments in a run that ``spread``s them.
@@ -339,7 +345,7 @@ class MapIterator(Generic[T]):
 
     def __init__(
         self,
-        core: _Core,
+        core: MapEngine,
         run: MapRun,
         inputs: Iterator[Any] | None,
         fed: int,
@@ -351,7 +357,7 @@ class MapIterator(Generic[T]):
         # The pool object itself, so that ``for r in WorkerPool(...).process(items)`` keeps
         # its pool alive (an unreferenced pool shuts down) until the iteration ends.
         self._owner = owner
-        self._core: _Core | None = core
+        self._core: MapEngine | None = core
         self._run = run
         self._ordered = ordered
         self._ready: deque[Any] = deque()  # results to yield next, in order

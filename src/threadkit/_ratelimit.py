@@ -25,13 +25,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from numbers import Real
-from typing import Any, ClassVar, Final, Generic, TypeVar, final
+from typing import Any, ClassVar, Final, Generic, Literal, TypeVar, final
 
 import attrs
 
-from ._cancel import CancelToken
-from ._sync import _MAIN_THREAD_SLICE, Limited, _check_wait, limited
+from ._cancel import CancelToken, check_wait
+from ._limited import Limited, limited
 from ._validate import check_int
+from ._waiting import wait_slice
 
 __all__ = [
     "KeyedRateLimiter",
@@ -71,11 +72,7 @@ def _check_callable(_instance: object, attribute: attrs.Attribute[Any], value: o
 
 def _event_wait(event: threading.Event, seconds: float) -> object:
     # threading.Event.wait refuses timeouts beyond TIMEOUT_MAX; a debt of years is fine.
-    seconds = min(seconds, threading.TIMEOUT_MAX)
-    if threading.current_thread() is threading.main_thread():
-        # Windows holds Ctrl-C back during the wait; waking early is harmless.
-        seconds = min(seconds, _MAIN_THREAD_SLICE)
-    return event.wait(seconds)
+    return event.wait(wait_slice(seconds))  # waking early is harmless
 
 
 class _Reservation:
@@ -286,7 +283,7 @@ class RateLimiter:
     _engine: _Engine = attrs.field(init=False)
     _bucket: _Bucket = attrs.field(init=False)
 
-    _KEYED: ClassVar[bool] = False
+    _KEYED: ClassVar[Literal[False]] = False
 
     def __attrs_post_init__(self) -> None:
         self._engine = _Engine(self._rate, self._burst, self._clock, self._wait)
@@ -330,7 +327,7 @@ class RateLimiter:
         engine = self._engine
         engine.check_n(n)
         if timeout is not None or cancel is not None:
-            timeout = _check_wait(timeout, cancel)
+            timeout = check_wait(timeout, cancel)
         with engine.lock:
             now = engine.clock()
             if engine.try_take(self._bucket, n, now):
@@ -456,7 +453,7 @@ class KeyedRateLimiter(Generic[K]):
     _buckets: dict[K, _Bucket] = attrs.field(init=False, factory=dict)
     _sweep_at: int = attrs.field(init=False, default=_MIN_SWEEP)
 
-    _KEYED: ClassVar[bool] = True
+    _KEYED: ClassVar[Literal[True]] = True
 
     def __attrs_post_init__(self) -> None:
         self._engine = _Engine(self._rate, self._burst, self._clock, self._wait)
@@ -502,7 +499,7 @@ class KeyedRateLimiter(Generic[K]):
         engine = self._engine
         engine.check_n(n)
         if timeout is not None or cancel is not None:
-            timeout = _check_wait(timeout, cancel)
+            timeout = check_wait(timeout, cancel)
         with engine.lock:
             now = engine.clock()
             bucket = self._bucket(key, now)

@@ -8,9 +8,26 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from ._futures import describe_callable
+__all__ = [
+    "DroppedTask",
+    "PoolStatistics",
+    "ShutdownReport",
+    "TaskEvent",
+    "WorkerSnapshot",
+    "describe_callable",
+]
 
-__all__ = ["DroppedTask", "PoolStatistics", "ShutdownReport", "TaskEvent", "WorkerSnapshot"]
+
+def describe_callable(fn: object) -> str:
+    """A short, safe description of a task's callable for logs and reports."""
+    try:
+        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+        if isinstance(name, str):
+            module = getattr(fn, "__module__", None)
+            return f"{module}.{name}" if isinstance(module, str) else name
+        return repr(fn)
+    except Exception:  # a broken __repr__ must not break reporting
+        return f"<{type(fn).__name__} object>"
 
 
 @attrs.frozen

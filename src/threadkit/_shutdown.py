@@ -71,7 +71,9 @@ import attrs
 
 from ._cancel import CancelToken
 from ._errors import Cancelled, PoolShutDown, ShutdownRequested
-from ._reports import WorkerSnapshot
+from ._pool import WorkerPool
+from ._process import hard_exit, pop_scope, push_scope
+from ._reports import WorkerSnapshot, describe_callable
 from ._threads import dump_threads, start_thread, thread_snapshots
 from ._validate import check_timeout
 
@@ -79,9 +81,8 @@ if TYPE_CHECKING:
     from types import FrameType, TracebackType
     from typing import Self
 
-    from ._pool import WorkerPool
 
-__all__ = ["GracefulShutdown", "ShutdownSummary", "adopt_pool"]
+__all__ = ["GracefulShutdown", "ShutdownSummary"]
 
 logger = logging.getLogger("threadkit")
 
@@ -112,11 +113,6 @@ _WATCHER_JOIN_TIMEOUT: Final = 5.0
 _UNCATCHABLE: Final = frozenset(
     getattr(signal, name) for name in ("SIGKILL", "SIGSTOP") if hasattr(signal, name)
 )
-
-# The GracefulShutdowns whose blocks are running, innermost last; pools made meanwhile
-# register with the innermost (see adopt_pool).
-_active_lock = threading.Lock()
-_active: list[GracefulShutdown] = []
 
 
 @attrs.frozen
@@ -368,8 +364,6 @@ class GracefulShutdown:
             TypeError: ``target`` is none of these.
             RuntimeError: The block is already being left.
         """
-        from ._pool import WorkerPool
-
         with self._lock:
             self._check_open("register")
             if isinstance(target, WorkerPool):
@@ -415,9 +409,15 @@ class GracefulShutdown:
                 f"({self._phase}); register everything before the sequence starts"
             )
 
-    def _add_pool(self, pool: WorkerPool[Any, Any]) -> None:
+    def _adopt_pool(self, pool: WorkerPool[Any, Any]) -> CancelToken:
+        """Register a pool being made inside the running block; return its parent token.
+
+        ``WorkerPool.__init__`` calls this (found through ``_process.innermost_scope``), so
+        pools made inside the block are stopped by its sequence without ``register``.
+        """
         with self._lock:
             self._remember(self._pools, pool)
+        return self._token
 
     def _remember(self, held: weakref.WeakValueDictionary[int, Any], target: object) -> None:
         """Hold ``target`` weakly, once: registering it again changes nothing (lock held)."""
@@ -484,8 +484,7 @@ class GracefulShutdown:
             self._restore()
             self._phase = _DONE
             raise
-        with _active_lock:
-            _active.append(self)
+        push_scope(self._adopt_pool)
         # Nothing below checks for signals before the return (no call, no backward
         # jump), so a signal lands either before this test or in the body.
         self._phase = _BODY
@@ -521,7 +520,7 @@ class GracefulShutdown:
         if self._count > 1 or self._phase in (_STOPPING, _DONE):
             if self._forcing or self._wake_w < 0:
                 # The watcher had its chance (or there is none): exit from here.
-                os._exit(_exit_code(self._signal))
+                hard_exit(_exit_code(self._signal), flush=False)
             self._forcing = True
             self._wake(_WAKE_FORCE)
             return
@@ -642,8 +641,7 @@ class GracefulShutdown:
         except BaseException:  # nothing may stop the exit
             pass
         finally:
-            _flush_std_streams()
-            os._exit(code)
+            hard_exit(code)
 
     # -- leaving -------------------------------------------------------------------
 
@@ -655,9 +653,7 @@ class GracefulShutdown:
     ) -> None:
         # First: from here on a first signal starts the graceful sequence (see _leave).
         self._phase = _LEAVING
-        with _active_lock:
-            if self in _active:
-                _active.remove(self)
+        pop_scope(self._adopt_pool)
         started = time.monotonic()
         try:
             summary, outcome = self._leave(exc, started)
@@ -831,8 +827,7 @@ class GracefulShutdown:
                 "status %d without running atexit handlers",
                 exit_code,
             )
-            _flush_std_streams()
-            os._exit(exit_code)
+            hard_exit(exit_code)
         return summary, None if ours else exc
 
     def _run_cleanups(self) -> tuple[int, int]:
@@ -939,27 +934,6 @@ _LEAVING_CODES: Final = frozenset(
 _HOOK_CODES: Final = frozenset(
     {GracefulShutdown._on_unraisable.__code__, GracefulShutdown._wake.__code__}
 )
-
-
-def adopt_pool(pool: WorkerPool[Any, Any]) -> CancelToken | None:
-    """Register a pool being made with the innermost running GracefulShutdown.
-
-    ``WorkerPool.__init__`` calls this, so pools made inside the block are stopped by
-    its sequence without an explicit ``register``.
-
-    Args:
-        pool: The new pool.
-
-    Returns:
-        That shutdown's token, to be the parent of the pool's token, or ``None`` when
-        no GracefulShutdown block is running.
-    """
-    with _active_lock:
-        shutdown = _active[-1] if _active else None
-    if shutdown is None:
-        return None
-    shutdown._add_pool(pool)
-    return shutdown.token
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -1080,13 +1054,6 @@ def _call_logged(fn: Callable[[], object], what: str) -> int:
     try:
         fn()
     except BaseException:
-        logger.exception("%s %s raised", what, getattr(fn, "__qualname__", repr(fn)))
+        logger.exception("%s %s raised", what, describe_callable(fn))
         return 1
     return 0
-
-
-def _flush_std_streams() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):  # closed, None, or broken
-            if stream is not None:
-                stream.flush()

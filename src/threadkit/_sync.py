@@ -27,46 +27,36 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from types import TracebackType
 from typing import (
-    TYPE_CHECKING,
-    Any,
     ClassVar,
     Final,
     Generic,
+    Literal,
     ParamSpec,
-    Protocol,
     Self,
     TypeVar,
     final,
-    overload,
 )
 
 import attrs
 
-from ._cancel import CancelToken
-from ._validate import check_int, check_timeout
-from ._waiting import MAIN_SLICE
-
-if TYPE_CHECKING:
-    from ._ratelimit import KeyedRateLimiter, RateLimiter
+from ._cancel import CancelToken, check_wait
+from ._limited import Limited, limited
+from ._validate import check_int
+from ._waiting import acquire_interruptibly
 
 __all__ = [
     "CapacityLimiter",
     "CapacityLimiterStatistics",
     "KeyedLimiter",
     "KeyedLimiterStatistics",
-    "Limited",
     "Semaphore",
     "SemaphoreStatistics",
-    "limited",
 ]
 
 K = TypeVar("K", bound=Hashable)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# Waits in the main thread are cut into slices so a Ctrl-C delivered to another thread
-# (or held back by a Windows lock wait) still runs its handler: see ._waiting.
-_MAIN_THREAD_SLICE: Final = MAIN_SLICE
 
 # Waiter states. Only the holder of the owning limiter's lock changes a state, and
 # whoever moves a waiter out of _WAITING is the one who releases its parking lock.
@@ -141,23 +131,6 @@ class _Permits:
         self.grant()
 
 
-def _park(lock: threading.Lock, timeout: float | None) -> bool:
-    """Acquire ``lock`` within ``timeout`` seconds (``None``: no limit), Ctrl-C aware."""
-    if threading.current_thread() is threading.main_thread():
-        end = None if timeout is None else time.monotonic() + timeout
-        while True:
-            step = _MAIN_THREAD_SLICE
-            if end is not None:
-                step = max(0.0, min(step, end - time.monotonic()))
-            if lock.acquire(timeout=step):
-                return True
-            if end is not None and time.monotonic() >= end:
-                return False
-    if timeout is None:
-        return lock.acquire()
-    return lock.acquire(timeout=min(timeout, threading.TIMEOUT_MAX))
-
-
 def _cancel_waiter(
     lock: threading.Lock,
     permits: _Permits,
@@ -208,7 +181,7 @@ def _block(
                 left = cancel.remaining()
                 if left is not None and (wait is None or left < wait):
                     wait = left
-            if _park(waiter.lock, wait):
+            if acquire_interruptibly(waiter.lock, wait):
                 break
             expired = deadline is not None and time.monotonic() >= deadline
             token_done = cancel is not None and cancel.cancelled
@@ -239,16 +212,6 @@ def _block(
         cancel.raise_if_cancelled()
     assert gave_up, "a waiter woke without being granted, cancelled or timed out"
     return False
-
-
-def _check_wait(timeout: object, cancel: CancelToken | None) -> float | None:
-    """Validate ``timeout`` and fail fast on a token that is already cancelled."""
-    seconds = None if timeout is None else check_timeout(timeout)
-    if cancel is not None:
-        if not isinstance(cancel, CancelToken):
-            raise TypeError(f"cancel must be a CancelToken or None, got {cancel!r}")
-        cancel.raise_if_cancelled()
-    return seconds
 
 
 # -- Semaphore --------------------------------------------------------------------------
@@ -301,7 +264,7 @@ class Semaphore:
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
     _permits: _Permits = attrs.field(init=False)
 
-    _KEYED: ClassVar[bool] = False
+    _KEYED: ClassVar[Literal[False]] = False
 
     def __attrs_post_init__(self) -> None:
         self._permits = _Permits(self._total)
@@ -345,7 +308,7 @@ class Semaphore:
         if type(n) is not int or n < 1:
             check_int(n, "n")
         if timeout is not None or cancel is not None:
-            timeout = _check_wait(timeout, cancel)
+            timeout = check_wait(timeout, cancel)
         permits = self._permits
         with self._lock:
             if n <= permits.available and not permits.waiters:
@@ -502,7 +465,7 @@ class CapacityLimiter:
     _holders: dict[object, None] = attrs.field(init=False, factory=dict)
     _permits: _Permits = attrs.field(init=False)
 
-    _KEYED: ClassVar[bool] = False
+    _KEYED: ClassVar[Literal[False]] = False
 
     def __attrs_post_init__(self) -> None:
         self._permits = _Permits(self._total, self._holders)
@@ -575,7 +538,7 @@ class CapacityLimiter:
             Cancelled: ``cancel`` was cancelled before a token was borrowed.
         """
         if timeout is not None or cancel is not None:
-            timeout = _check_wait(timeout, cancel)
+            timeout = check_wait(timeout, cancel)
         permits = self._permits
         with self._lock:
             self._check_new_borrower(borrower)
@@ -743,7 +706,7 @@ class KeyedLimiter(Generic[K]):
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
     _entries: dict[K, _Permits] = attrs.field(init=False, factory=dict)
 
-    _KEYED: ClassVar[bool] = True
+    _KEYED: ClassVar[Literal[True]] = True
 
     @property
     def limit_per_key(self) -> int:
@@ -770,7 +733,7 @@ class KeyedLimiter(Generic[K]):
             Cancelled: ``cancel`` was cancelled before the permit was taken.
         """
         if timeout is not None or cancel is not None:
-            timeout = _check_wait(timeout, cancel)
+            timeout = check_wait(timeout, cancel)
         with self._lock:
             permits = self._entries.get(key)
             if permits is None:
@@ -887,181 +850,3 @@ class KeyedLimiter(Generic[K]):
 
     def _guard_exit(self, key: K) -> None:
         self.release(key)
-
-
-# -- limited ----------------------------------------------------------------------------
-
-
-class _Guardable(Protocol):
-    """What ``limited`` needs of a limiter: every threadkit limiter provides it."""
-
-    _KEYED: ClassVar[bool]
-
-    def _guard_enter(self, key: Any, timeout: float | None, cancel: CancelToken | None) -> None:
-        """Take one unit for ``key``, raising ``TimeoutError`` if ``timeout`` expires."""
-
-    def _guard_exit(self, key: Any) -> None:
-        """Give back what ``_guard_enter`` took (nothing, for a rate limiter)."""
-
-
-_NO_KEY: Final = object()
-
-
-@final
-class Limited:
-    """A reusable guard that passes a block or every call of a function through a limiter.
-
-    Made by ``limited()`` (or a keyed limiter's ``hold()``). As a context manager it
-    takes one permit (or rate token) on entry and gives it back on exit; as a
-    decorator it does the same around every call. It keeps no per-use state, so one
-    guard may be shared by any number of threads.
-    """
-
-    __slots__ = ("_cancel", "_key", "_key_of", "_limiter", "_timeout")
-
-    def __init__(
-        self,
-        limiter: _Guardable,
-        key: object,
-        key_of: Callable[..., object] | None,
-        timeout: float | None,
-        cancel: CancelToken | None,
-    ) -> None:
-        self._limiter = limiter
-        self._key = key
-        self._key_of = key_of
-        self._timeout = timeout
-        self._cancel = cancel
-
-    def __enter__(self) -> Self:
-        if self._key_of is not None:
-            raise TypeError(
-                "a guard made with key_of= can only decorate a function;"
-                " use key= (or the limiter's hold(key)) in a with statement"
-            )
-        self._limiter._guard_enter(self._key, self._timeout, self._cancel)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._limiter._guard_exit(self._key)
-
-    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]:
-        """Wrap ``fn`` so that every call passes through the limiter.
-
-        Args:
-            fn: The function to guard.
-
-        Returns:
-            A function with ``fn``'s signature and metadata.
-
-        Raises:
-            TypeError: ``fn`` is not callable.
-        """
-        if not callable(fn):
-            raise TypeError(f"limited(...) decorates a callable, got {fn!r}")
-        limiter, key, key_of = self._limiter, self._key, self._key_of
-        timeout, cancel = self._timeout, self._cancel
-
-        @functools.wraps(fn)
-        def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-            k = key if key_of is None else key_of(*args, **kwargs)
-            limiter._guard_enter(k, timeout, cancel)
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                limiter._guard_exit(k)
-
-        return guarded
-
-    def __repr__(self) -> str:
-        key = "" if self._key is _NO_KEY else f" key={self._key!r}"
-        return f"<threadkit.Limited {self._limiter!r}{key}>"
-
-
-@overload
-def limited(
-    limiter: Semaphore | CapacityLimiter | RateLimiter,
-    /,
-    *,
-    timeout: float | None = None,
-    cancel: CancelToken | None = None,
-) -> Limited: ...
-@overload
-def limited(
-    limiter: KeyedLimiter[K] | KeyedRateLimiter[K],
-    /,
-    *,
-    key: K,
-    timeout: float | None = None,
-    cancel: CancelToken | None = None,
-) -> Limited: ...
-@overload
-def limited(
-    limiter: KeyedLimiter[K] | KeyedRateLimiter[K],
-    /,
-    *,
-    key_of: Callable[..., K],
-    timeout: float | None = None,
-    cancel: CancelToken | None = None,
-) -> Limited: ...
-def limited(
-    limiter: _Guardable,
-    /,
-    *,
-    key: object = _NO_KEY,
-    key_of: Callable[..., object] | None = None,
-    timeout: float | None = None,
-    cancel: CancelToken | None = None,
-) -> Limited:
-    """Guard a ``with`` block, or every call of a function, with a limiter.
-
-    Works with every threadkit limiter. A semaphore or capacity limiter is held for
-    the block or call and released after it, even when it raises; a rate limiter
-    only spends a token on entry.
-
-    Example::
-
-        sem = Semaphore(4)
-        fetch = limited(sem)(fetch)                 # at most 4 fetches at once
-        pool.map(limited(per_host, key_of=host_of)(fetch), urls)
-        with limited(rate, timeout=5):
-            call_the_api()
-
-    Args:
-        limiter: A ``Semaphore``, ``CapacityLimiter``, ``KeyedLimiter``,
-            ``RateLimiter`` or ``KeyedRateLimiter``.
-        key: For a keyed limiter: the key every use goes through.
-        key_of: For a keyed limiter used as a decorator: called with each call's
-            arguments, returns the key for that call.
-        timeout: The most seconds each entry waits; when it expires, ``TimeoutError``
-            is raised and the block or function does not run. ``None``: no limit.
-        cancel: A token whose cancellation ends a wait with ``Cancelled``.
-
-    Returns:
-        A ``Limited`` guard, usable as a context manager and as a decorator.
-
-    Raises:
-        TypeError: ``limiter`` is not a threadkit limiter; a keyed limiter got neither
-            or both of ``key`` and ``key_of``, or a plain one got either; ``timeout``
-            is not a number, or ``cancel`` is not a ``CancelToken``.
-        ValueError: ``timeout`` is negative, NaN or infinite.
-    """
-    keyed = getattr(type(limiter), "_KEYED", None)
-    if keyed is None or not hasattr(limiter, "_guard_enter"):
-        raise TypeError(f"limited() needs a threadkit limiter, got {limiter!r}")
-    has_key = key is not _NO_KEY
-    if keyed and has_key == (key_of is not None):
-        raise TypeError("a keyed limiter needs exactly one of key= and key_of=")
-    if not keyed and (has_key or key_of is not None):
-        raise TypeError(f"{type(limiter).__name__} is not keyed: pass no key= or key_of=")
-    if key_of is not None and not callable(key_of):
-        raise TypeError(f"key_of must be callable, got {key_of!r}")
-    seconds = check_timeout(timeout)
-    if cancel is not None and not isinstance(cancel, CancelToken):
-        raise TypeError(f"cancel must be a CancelToken or None, got {cancel!r}")
-    return Limited(limiter, key, key_of, seconds, cancel)

@@ -19,6 +19,8 @@ from typing import Any
 
 import attrs
 
+from ._process import next_name_number
+
 __all__ = [
     "ThreadSnapshot",
     "dump_threads",
@@ -31,9 +33,6 @@ __all__ = [
 
 # Linux keeps 16 bytes per thread name, the last one being the terminating NUL.
 _OS_NAME_MAX_BYTES = 15
-
-_counters_lock = threading.Lock()
-_counters: dict[str, int] = {}
 
 
 def _check_name(value: object, param: str) -> str:
@@ -61,10 +60,7 @@ def unique_name(prefix: str) -> str:
         ValueError: ``prefix`` is empty.
     """
     _check_name(prefix, "prefix")
-    with _counters_lock:
-        number = _counters.get(prefix, 0)
-        _counters[prefix] = number + 1
-    return f"{prefix}_{number}"
+    return f"{prefix}_{next_name_number(prefix)}"
 
 
 def start_thread(

@@ -25,10 +25,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAIN_SLICE",
+    "acquire_interruptibly",
     "get_interruptibly",
     "in_main_thread",
     "join_interruptibly",
     "wait_condition_interruptibly",
+    "wait_slice",
 ]
 
 T = TypeVar("T")
@@ -40,6 +42,33 @@ MAIN_SLICE = 0.25
 def in_main_thread() -> bool:
     """Whether the calling thread is the main thread (where signal handlers run)."""
     return threading.current_thread() is threading.main_thread()
+
+
+def wait_slice(seconds: float | None) -> float | None:
+    """How long one blocking call of this thread may wait, for a wait of ``seconds``.
+
+    At most ``MAIN_SLICE`` on the main thread (``None`` included); never more than
+    ``threading.TIMEOUT_MAX``, which C-level waits refuse. For waits whose callers loop
+    with their own deadline and wake-up test (cancel tokens, rate limiters).
+    """
+    if in_main_thread():
+        return MAIN_SLICE if seconds is None else min(seconds, MAIN_SLICE)
+    return None if seconds is None else min(seconds, threading.TIMEOUT_MAX)
+
+
+def acquire_interruptibly(lock: threading.Lock, timeout: float | None) -> bool:
+    """``lock.acquire(timeout=...)`` (``None``: no limit), in slices on the main thread."""
+    if not in_main_thread():
+        if timeout is None:
+            return lock.acquire()
+        return lock.acquire(timeout=min(timeout, threading.TIMEOUT_MAX))
+    end = None if timeout is None else time.monotonic() + timeout
+    while True:
+        step = MAIN_SLICE if end is None else max(0.0, min(MAIN_SLICE, end - time.monotonic()))
+        if lock.acquire(timeout=step):
+            return True
+        if end is not None and time.monotonic() >= end:
+            return False
 
 
 def get_interruptibly(get: Callable[[bool, float | None], T], timeout: float | None) -> T:

@@ -2,7 +2,7 @@
 
 The pool owns the loop; a subclass overrides hooks that default to doing nothing.
 
-Guarantees (enforced by the pool's worker threads, see ``_pool._worker_main``):
+Guarantees (enforced by the pool's worker threads, see ``_core.worker_main``):
     * One instance per worker thread, made by the pool's ``worker`` factory *in that
       thread*, then ``setup()`` runs there before the thread takes its first item.
     * If ``setup()`` raises, the pool breaks; that instance gets no ``teardown()``.
@@ -16,7 +16,8 @@ Guarantees (enforced by the pool's worker threads, see ``_pool._worker_main``):
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Generic
+import threading
+from typing import TYPE_CHECKING, Any, Final, Generic
 
 from typing_extensions import TypeVar
 
@@ -24,14 +25,32 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._cancel import CancelToken
-    from ._pool import _Core, _WorkerState
 
-__all__ = ["In", "Out", "Worker"]
+__all__ = [
+    "CANCELLED",
+    "FAILED",
+    "OK",
+    "PROCESS",
+    "In",
+    "Out",
+    "Worker",
+    "WorkerRecord",
+    "start_worker",
+    "stop_worker",
+]
 
 In = TypeVar("In", default=Any)
 Out = TypeVar("Out", default=Any)
 
 logger = logging.getLogger("threadkit")
+
+# How one task or map item ended, as the worker counts it.
+OK: Final = 0
+FAILED: Final = 1
+CANCELLED: Final = 2
+
+# Stands in for the running thread's own Worker.process, in task entries and map runs.
+PROCESS: Any = object()
 
 
 class Worker(Generic[In, Out]):
@@ -66,7 +85,7 @@ class Worker(Generic[In, Out]):
     # Set by the pool before setup(); class defaults keep an unattached instance usable.
     _tk_name: str = ""
     _tk_index: int = -1
-    _tk_core: _Core | None = None
+    _tk_token: CancelToken | None = None
 
     @property
     def name(self) -> str:
@@ -85,8 +104,7 @@ class Worker(Generic[In, Out]):
         Long ``process`` calls should check it (``self.token.cancelled``, or sleep with
         ``self.token.sleep(...)``) so that a cancelling shutdown stops them promptly.
         """
-        core = self._tk_core
-        return None if core is None else core.token
+        return self._tk_token
 
     def setup(self) -> None:
         """Prepare this thread's state; runs in the worker thread before its first item.
@@ -120,21 +138,61 @@ class Worker(Generic[In, Out]):
             logger.exception("%s.on_error raised in %s", type(self).__name__, self._tk_name)
 
 
-def start_worker(factory: Callable[[], Any], ws: _WorkerState, core: _Core) -> Worker[Any, Any]:
+def start_worker(
+    factory: Callable[[], Any], ws: WorkerRecord, token: CancelToken
+) -> Worker[Any, Any]:
     """Make and set up the worker object of the calling (new) worker thread."""
     instance = factory()
     if not isinstance(instance, Worker):
         raise TypeError(f"worker= must make Worker instances, got {instance!r}")
     instance._tk_name = ws.name
     instance._tk_index = ws.index
-    instance._tk_core = core
+    instance._tk_token = token
     instance.setup()
     return instance
 
 
-def stop_worker(instance: Worker[Any, Any], ws: _WorkerState) -> None:
+def stop_worker(instance: Worker[Any, Any], ws: WorkerRecord) -> None:
     """Run ``teardown`` for a worker whose setup succeeded; log instead of raising."""
     try:
         instance.teardown()
     except BaseException:
         logger.exception("%s.teardown raised in %s", type(instance).__name__, ws.name)
+
+
+class WorkerRecord:
+    """One worker thread's record, kept by the pool's engine.
+
+    ``task``, ``items``, ``started`` and the three outcome counters are written only by
+    the worker itself; other threads read them (statistics, stragglers) without a lock,
+    which is safe for single attribute reads and exact whenever the pool is quiescent.
+    """
+
+    __slots__ = (
+        "cancelled",
+        "completed",
+        "failed",
+        "first",
+        "idle",
+        "index",
+        "instance",
+        "items",
+        "name",
+        "retiring",
+        "started",
+        "task",
+        "thread",
+    )
+
+    def __init__(self, name: str, index: int) -> None:
+        self.name = name
+        self.index = index
+        self.thread: threading.Thread | None = None
+        self.first: Any = None  # the entry a new worker starts with (handed over once)
+        self.task: object = None  # the entry being run, or None
+        self.items = 0  # tasks/map items in `task`
+        self.started = 0.0
+        self.completed = self.failed = self.cancelled = 0
+        self.idle = False  # guarded by the core's lock
+        self.retiring = False  # guarded by the core's lock
+        self.instance: Any = None  # the thread's Worker object (worker= pools)

@@ -1,0 +1,1064 @@
+"""The engine of one pool: its shared state, its algorithms, and the worker-thread body.
+
+``WorkerPool`` (in ``_pool``) is a thin face over one :class:`Core`. Worker threads
+reference the core, never the pool, so a pool nobody references is garbage-collected;
+its finalizer shuts the core down and the workers drain the queue and exit.
+
+Entries on the task queue (``Core.tasks``), the one list of them:
+    * a task: the tuple ``(future, fn, args, kwargs, context)`` (``Task``), made by
+      ``submit``/``put``; ``fn`` is ``PROCESS`` for a Worker pool's ``put``;
+    * a map run: a ``MapRun`` object, put once per chunk a worker should come for;
+      a worker that takes it keeps claiming chunks until the run has none left;
+    * ``STOP`` (``None``): intake stopped; each worker that takes it puts it back
+      for the next one and exits.
+They are told apart with ``type(entry) is tuple`` (a task), ``entry is STOP`` and,
+otherwise, a run.
+
+Design: the hot path takes no Python-level lock that workers share. Entries travel
+through a ``queue.SimpleQueue`` (its put and get are atomic in C, on free-threaded
+builds too), and each worker keeps its own counters, written by it alone. A Python
+lock held by one thread across a GIL switch stalls every other thread that wants it,
+and a lock shared by submitters and workers on every task turns that into a convoy.
+``_Core.lock`` is therefore taken only by submitters, by workers going idle or exiting,
+and by shutdown, statistics and the rare paths.
+
+Core invariants:
+    * Every entry put on ``tasks`` is taken exactly once: by a worker (which runs it or,
+      if its future was cancelled, skips it) or by a drain (cancelling shutdown, broken
+      pool), which resolves it. ``_STOP`` is put only after intake stopped, so every
+      entry accepted before it is ahead of it, and a worker passes it on before exiting.
+    * Submission checks the state and puts the entry under ``lock``; shutdown changes
+      the state under ``lock``. So nothing is put after the last worker may have left.
+    * A worker retires (idle timeout) only under ``lock`` and only while ``tasks`` is
+      empty; since puts happen under the same lock, a retiring worker never strands a
+      task. ``alive`` counts the workers that are capacity.
+    * With ``max_queue``, ``slots`` holds one token per free queue place. A submitter
+      takes a token before queueing a task; the worker that takes the task returns it.
+      Blocked submitters wait in ``slots.get`` (C-level, interruptible by Ctrl-C) and are
+      woken by a returned token or by ``_STOP``, which each passes on.
+    * A submission starts a new worker unless an idle one is free: ``idle - claimed``
+      counts idle workers that no earlier put already counts on, so a burst of
+      submissions starts threads up to ``max_workers`` even while one worker flickers
+      between idle and busy (a plain "is anyone idle?" test starves the pool of threads).
+    * ``submitted == completed + failed + cancelled + queued + busy`` whenever the pool
+      is quiescent, and ``queued`` is derived from that identity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import itertools
+import logging
+import queue
+import sys
+import threading
+import time
+import traceback
+import weakref
+from collections import deque
+from concurrent.futures import CancelledError
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from . import _process
+from ._cancel import CancelToken, task_token
+from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
+from ._futures import TaskFuture
+from ._hooks import HookedFuture, HookSet, PoolHooks, emit, hook_raised, new_event
+from ._map import Chunk, MapRun, count
+from ._process import this_thread
+from ._reports import (
+    DroppedTask,
+    PoolStatistics,
+    ShutdownReport,
+    TaskEvent,
+    WorkerSnapshot,
+    describe_callable,
+)
+from ._threads import set_os_thread_name, unique_name
+from ._waiting import get_interruptibly, join_interruptibly
+from ._worker import CANCELLED, FAILED, PROCESS, WorkerRecord, start_worker, stop_worker
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["POLICIES", "Core", "OverflowPolicy", "Task", "worker_main"]
+
+logger = logging.getLogger("threadkit")
+
+OverflowPolicy = Literal["block", "reject", "caller_runs", "drop_oldest"]
+POLICIES: Final = ("block", "reject", "caller_runs", "drop_oldest")
+
+_RUNNING, _SHUTDOWN, _BROKEN = "running", "shut down", "broken"
+
+# Put on the task queue (and the slot queue) when intake stops; passed from thread to thread.
+_STOP: Final = None
+# Returned by Core.wait_for_work when an idle worker retires.
+_RETIRE: Final = object()
+# No queue place could be taken (distinct from _STOP, which is None).
+_NO_PLACE: Final = object()
+
+# A task entry: (future, fn, args, kwargs, context).
+Task = tuple[TaskFuture[Any], Any, tuple[Any, ...], dict[str, Any], contextvars.Context]
+
+
+class Core:
+    """The engine of one pool: its shared state and its algorithms (see the module)."""
+
+    def __init__(
+        self,
+        *,
+        max_workers: int,
+        prefix: str,
+        initializer: Callable[..., object] | None,
+        initargs: tuple[Any, ...],
+        worker_factory: Callable[[], Any] | None,
+        max_queue: int | None,
+        overflow: OverflowPolicy,
+        submit_timeout: float | None,
+        min_workers: int,
+        idle_timeout: float | None,
+        log_unretrieved: bool,
+        token: CancelToken,
+        hooks: PoolHooks | None = None,
+        watchdog: float | None = None,
+    ) -> None:
+        self.token = token
+        self.hooks = HookSet.of(hooks)  # None unless some event is actually watched
+        self.task_ids = itertools.count()  # hooks only (next() is atomic, even without a GIL)
+        self.map_ids = itertools.count()  # hooks only
+        self.watchdog = watchdog
+        self.watch_stop = threading.Event()
+        self.watch_thread: threading.Thread | None = None
+        self.max_workers = max_workers
+        self.prefix = prefix
+        self.initializer = initializer
+        self.initargs = initargs
+        self.worker_factory = worker_factory
+        self.max_queue = max_queue
+        self.overflow = overflow
+        self.submit_timeout = submit_timeout
+        self.min_workers = min_workers
+        self.idle_timeout = idle_timeout
+        self.log_unretrieved = log_unretrieved
+
+        self.tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.slots: queue.SimpleQueue[Any] | None = None
+        if max_queue is not None:
+            self.slots = queue.SimpleQueue()
+            for _ in range(max_queue):
+                self.slots.put(True)
+
+        self.lock = threading.Lock()
+        self.workers: set[WorkerRecord] = set()  # every live worker thread
+        self.alive = 0  # workers that count as capacity (not retiring)
+        self.idle = 0  # workers waiting in tasks.get()
+        self.claimed = 0  # idle workers already counted on to take an entry put since
+        self.runs: weakref.WeakSet[MapRun] = weakref.WeakSet()  # map runs, for _drain
+        # One item per entry a busy worker took while claims were out (see _work_loop).
+        self.steals: deque[None] = deque()
+        self.state = _RUNNING
+        self.broken_message = ""
+        self.broken_cause: BaseException | None = None
+        self.abandoned = False  # a shutdown gave up waiting: interpreter exit will not wait
+        self.inline = 0  # tasks running in a submitter's thread
+        self.next_index = 0
+        # Totals; the live workers' own counters are added in statistics().
+        self.submitted = 0
+        self.completed = 0
+        self.failed = 0
+        self.cancelled = 0
+        self.rejected = 0
+        self.late_cancelled: deque[int] = deque()  # counts from lock-free paths
+        self.in_shutdown: set[threading.Thread] = set()  # threads inside shutdown()
+
+    # -- intake ------------------------------------------------------------------------
+
+    def closed_error(self) -> Exception:
+        """The error a submission gets when the pool is not running."""
+        if self.state == _BROKEN:
+            return self.broken_error()
+        if _process.exiting:
+            return PoolShutDown("cannot schedule new futures after interpreter shutdown")
+        return PoolShutDown("cannot schedule new futures after shutdown")
+
+    def check_open(self) -> None:
+        """Raise the right error if the pool takes no more work (lock held)."""
+        if self.state != _RUNNING or _process.exiting:
+            raise self.closed_error()
+
+    def _accept_with(self, token: object, entry: Task) -> None:
+        """Queue ``entry`` on the queue place ``token``, unless the token says intake stopped."""
+        assert self.slots is not None
+        if token is _STOP:
+            self.slots.put(_STOP)  # pass it on: it wakes the next blocked submitter too
+            with self.lock:
+                raise self.closed_error()
+        self._accept(entry)
+
+    def broken_error(self) -> BrokenPool:
+        err = BrokenPool(self.broken_message)
+        err.__cause__ = self.broken_cause
+        return err
+
+    def submit(self, entry: Task, *, try_only: bool = False) -> bool:
+        """Accept a task entry or raise; ``False`` if ``try_only`` and the queue is full."""
+        slots = self.slots
+        if slots is not None:
+            token: object = _NO_PLACE
+            with contextlib.suppress(queue.Empty):
+                token = slots.get_nowait()
+            if token is not _NO_PLACE:
+                self._accept_with(token, entry)
+                return True
+            # The queue is full (outside the except block: errors raised from here on
+            # should not carry a queue.Empty as their context).
+            if self._spawn_for(entry):
+                return True  # a new worker takes it directly: the queue is not involved
+            if try_only:
+                with self.lock:
+                    self.check_open()
+                    self.rejected += 1
+                return False
+            return self._overflow(entry)
+        self._accept(entry)
+        return True
+
+    def fold_steals(self) -> None:
+        """Drop the claims that busy workers' takes made stale (lock held).
+
+        A claim says "an idle worker will take an entry put since". When a busy worker
+        takes an entry first (its ``get_nowait``), no idle worker wakes for it, and the
+        claim would stay forever: every later burst would start threads while idle ones
+        wait. Claims are interchangeable, so each recorded take cancels one.
+        """
+        steals = self.steals
+        taken = 0
+        with contextlib.suppress(IndexError):
+            for _ in range(len(steals)):
+                steals.popleft()
+                taken += 1
+        self.claimed = max(0, self.claimed - taken)
+
+    def _spawn_for(self, entry: Task) -> bool:
+        """Start a worker for ``entry`` if the pool may grow and nobody idle will take it."""
+        with self.lock:
+            self.check_open()
+            if self.steals:
+                self.fold_steals()
+            if self.idle > self.claimed or self.alive >= self.max_workers:
+                return False
+            self._spawn(entry)
+            return True
+
+    def _accept(self, entry: Task) -> None:
+        """Queue ``entry`` or start a worker for it; the caller holds a slot if bounded."""
+        slots = self.slots
+        with self.lock:
+            if self.state != _RUNNING or _process.exiting:
+                if slots is not None:
+                    slots.put(True)
+                raise self.closed_error()
+            if self.steals:
+                self.fold_steals()
+            if self.idle > self.claimed:
+                self.claimed += 1  # an idle worker will take it: do not start another
+            elif self.alive < self.max_workers:
+                if slots is not None:
+                    # Never queued: the new worker runs it first. Returned before the
+                    # thread starts, so the task itself finds the place free.
+                    slots.put(True)
+                self._spawn(entry)  # if this raises, the task was never accepted
+                return
+            self.tasks.put(entry)
+            self.submitted += 1
+
+    def _overflow(self, entry: Task) -> bool:
+        """Apply the overflow policy: the bounded queue has no free place."""
+        policy = self.overflow
+        if policy == "block" and getattr(this_thread, "core", None) is self:
+            # A worker blocking on its own full pool could wait forever for itself:
+            # run the task inline instead (documented).
+            policy = "caller_runs"
+        if policy == "reject":
+            with self.lock:
+                self.check_open()
+                self.rejected += 1
+            raise QueueFull(f"the pool's queue is full (max_queue={self.max_queue})")
+        if policy == "caller_runs":
+            with self.lock:
+                self.check_open()
+                self.submitted += 1
+                self.inline += 1
+            self._run_inline(entry)
+            return True
+        if policy == "drop_oldest":
+            return self._drop_oldest(entry)
+        return self._block(entry)
+
+    def _block(self, entry: Task, *, wait_forever: bool = False) -> bool:
+        """Wait for a free place in the queue, then queue ``entry`` (``"block"`` policy)."""
+        assert self.slots is not None
+        timeout = None if wait_forever else self.submit_timeout
+        try:
+            token = get_interruptibly(self.slots.get, timeout)
+        except queue.Empty:
+            with self.lock:
+                self.rejected += 1
+            raise SubmitTimeout(f"no room in the pool's queue within {timeout} s") from None
+        self._accept_with(token, entry)
+        return True
+
+    def _drop_oldest(self, entry: Task) -> bool:
+        """Cancel the oldest queued task and queue ``entry`` in its place."""
+        with self.lock:
+            self.check_open()
+            others: list[Any] = []
+            victim: Task | None = None
+            while victim is None:
+                try:
+                    found = self.tasks.get_nowait()
+                except queue.Empty:
+                    break
+                if type(found) is tuple:
+                    victim = found
+                else:
+                    others.append(found)  # map tokens: their order carries no meaning
+            for other in others:
+                self.tasks.put(other)
+            if victim is not None:
+                self.tasks.put(entry)  # takes over the victim's place
+                self.submitted += 1
+                self.cancelled += 1
+        if victim is None:
+            # Nothing queued to drop: every place is held by a task in flight (a worker
+            # that took one, a submitter about to queue one). One is freed shortly.
+            return self._block(entry, wait_forever=True)
+        victim[0].cancel()
+        return True
+
+    def _run_inline(self, entry: Task) -> None:
+        """Run a task in the submitting thread (``caller_runs``)."""
+        fut = entry[0]
+        ws = (
+            getattr(this_thread, "record", None)
+            if getattr(this_thread, "core", None) is self
+            else None
+        )
+        entry[4].run(task_token.set, self.token)
+        outcome = _run_task(entry, ws, self.log_unretrieved, self.hooks)
+        with self.lock:
+            self.inline -= 1
+            if outcome == 0:
+                self.completed += 1
+            elif outcome == FAILED:
+                self.failed += 1
+            else:
+                self.cancelled += 1
+        if outcome == FAILED and threading.current_thread() is threading.main_thread():
+            exc = fut.exception(0)
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise exc  # a Ctrl-C in the caller's own thread is the caller's
+
+    def feed_map(self, run: MapRun, start: int, calls: list[Any]) -> None:
+        """Add map items ``start``, ``start + 1``, ... to ``run``; put queue tokens for them.
+
+        A worker holding a token keeps claiming chunks until the run is empty, so a
+        batch needs no more tokens than there are workers to run it. Every feed puts
+        at least one token after its items, so no item is left without a worker coming.
+        """
+        if not calls:
+            return
+        with self.lock:
+            self.check_open()
+            if start == 0:  # the run's first feed
+                self.runs.add(run)
+            tokens = min(run.add(start, calls), self.max_workers)
+            self.submitted += len(calls)
+            if self.steals:
+                self.fold_steals()
+            claim = max(0, min(tokens, self.idle - self.claimed))
+            self.claimed += claim
+            interrupt: BaseException | None = None
+            for _ in range(min(tokens - claim, self.max_workers - self.alive)):
+                alive = self.alive
+                try:
+                    self._spawn(None)
+                except BaseException as exc:
+                    if self.alive > alive:  # a Ctrl-C in start(), after the thread ran
+                        self.claimed += 1
+                    if self.alive == 0:
+                        run.pending.clear()
+                        self.submitted -= len(calls)
+                        raise
+                    if not isinstance(exc, Exception):
+                        interrupt = exc  # raised once the tokens are out
+                    else:
+                        logger.warning("could not start a worker thread; %d alive", self.alive)
+                    break
+                # The new worker takes one of the tokens put below, from the queue: count
+                # it as claimed, or while it waits (or takes an entry meant for another
+                # idle worker) it looks like spare capacity.
+                self.claimed += 1
+            put = self.tasks.put
+            for _ in range(tokens):
+                put(run)
+            if interrupt is not None:
+                raise interrupt
+
+    def cancel_map(self, run: MapRun) -> None:
+        """Cancel the items of ``run`` that have not started (its consumer is gone).
+
+        Takes no lock: it runs from ``MapIterator.__del__``, which the garbage collector
+        may call in a thread that already holds this core's lock. The count goes through
+        ``late_cancelled`` (atomic appends) and is folded in by ``statistics``.
+        """
+        chunks = run.take_all()
+        run.emit_unstarted(chunks)
+        if chunks:
+            self.late_cancelled.append(count(chunks))
+
+    # -- hooks and watchdog --------------------------------------------------------------
+
+    def submit_hooked(
+        self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, try_only: bool = False
+    ) -> HookedFuture[Any] | None:
+        """``submit`` for a pool with hooks: make the task's numbered future, report the
+        task, and report it cancelled if it is refused (then return ``None``, if
+        ``try_only``). The future reports its own cancellation (``HookedFuture``)."""
+        hooks = self.hooks
+        assert hooks is not None
+        task_id = next(self.task_ids)
+        shown = None if fn is PROCESS else fn
+        fut: HookedFuture[Any] = HookedFuture()
+        fut._tk_id = task_id
+        fut._tk_fn = shown
+        fut._tk_hooks = hooks
+        if hooks.submitted is not None:
+            thread = threading.current_thread().name
+            try:
+                hooks.submitted(new_event(TaskEvent, (task_id, shown, thread, None, None, None)))
+            except BaseException:
+                hook_raised(hooks.submitted)
+        try:
+            accepted = self.submit(
+                (fut, fn, args, kwargs, contextvars.copy_context()), try_only=try_only
+            )
+        except BaseException:
+            if not (fut.running() or fut.done()):  # refused (not a caller_runs task raising)
+                hooks.report_cancelled(task_id, shown)
+            raise
+        if not accepted:
+            hooks.report_cancelled(task_id, shown)
+            return None
+        return fut
+
+    def new_map_id(self) -> int | None:
+        """A number for a map call's events, or ``None`` without hooks."""
+        return None if self.hooks is None else next(self.map_ids)
+
+    def start_watchdog(self) -> None:
+        """Start the thread that warns about tasks running longer than ``watchdog``."""
+        thread = threading.Thread(target=self._watch, name=f"{self.prefix}_watchdog", daemon=True)
+        self.watch_thread = thread
+        thread.start()
+
+    def _watch(self) -> None:
+        threshold = self.watchdog
+        assert threshold is not None
+        interval = min(1.0, max(0.005, threshold / 4))
+        reported: set[tuple[str, float]] = set()  # (thread name, exact start) of a task
+        while not self.watch_stop.wait(interval):
+            try:
+                now = time.monotonic()
+                with self.lock:
+                    long_running = {
+                        (ws.name, ws.started)
+                        for ws in self.workers
+                        if ws.task is not None and now - ws.started >= threshold
+                    }
+                fresh = long_running - reported
+                if fresh:
+                    names = {name for name, _ in fresh}
+                    for snap in self.snapshots(long_running=threshold):
+                        if snap.thread_name in names:
+                            logger.warning(
+                                "task %s has been running for %.1f s in %s:\n%s",
+                                snap.task,
+                                snap.running_for,
+                                snap.thread_name,
+                                "".join(snap.stack).rstrip(),
+                            )
+                reported = long_running  # forget tasks that ended
+            except Exception:  # pragma: no cover - a bug here must not end the watch
+                logger.exception("the watchdog of %s failed", self.prefix)
+
+    # -- workers -----------------------------------------------------------------------
+
+    def _spawn(self, first: object) -> None:
+        """Start a worker whose first entry is ``first`` (lock held); raises on failure.
+
+        A task given as ``first`` is counted as submitted once its thread runs.
+        """
+        ws = WorkerRecord(unique_name(self.prefix), self.next_index)
+        if type(first) is tuple:
+            ws.first = ws.task = first
+            ws.items = 1
+            ws.started = time.monotonic()
+        # The first entry travels in the record, not the thread's arguments, which
+        # would keep it (and its result) alive for the thread's whole life.
+        thread = threading.Thread(target=worker_main, args=(self, ws), name=ws.name, daemon=True)
+        ws.thread = thread
+        self.workers.add(ws)
+        self.alive += 1
+        try:
+            thread.start()
+        except BaseException:
+            if not _thread_started(thread):
+                self.workers.discard(ws)
+                self.alive -= 1
+                raise
+            # A Ctrl-C hit start() while it waited for a thread that does run: keep the
+            # worker's records and its task's count right, then let the interrupt go on.
+            self._count_spawned(first)
+            raise
+        self._count_spawned(first)
+
+    def _count_spawned(self, first: object) -> None:
+        self.next_index += 1
+        if type(first) is tuple:
+            self.submitted += 1
+
+    def wait_for_work(self, ws: WorkerRecord) -> Any:
+        """Block until an entry arrives; ``_RETIRE`` after ``idle_timeout`` of nothing."""
+        timeout = self.idle_timeout
+        with self.lock:
+            self.idle += 1
+            ws.idle = True
+        entry: Any = _RETIRE
+        try:
+            while True:
+                try:
+                    entry = self.tasks.get(timeout=timeout)
+                    return entry
+                except queue.Empty:
+                    with self.lock:
+                        # Puts happen under this lock, so an empty queue here stays empty
+                        # until this worker is no longer counted as capacity, nor as idle
+                        # (a submitter that saw it idle would count on it to come).
+                        if self.tasks.empty() and self.alive > self.min_workers:
+                            ws.retiring = True
+                            self.alive -= 1
+                            self.idle -= 1
+                            ws.idle = False
+                            return _RETIRE
+        finally:
+            if ws.idle:
+                with self.lock:
+                    self.idle -= 1
+                    if entry is not _RETIRE and self.claimed:
+                        self.claimed -= 1  # the entry this worker took was counted on it
+                    ws.idle = False
+
+    def init_thread(self, ws: WorkerRecord) -> bool:
+        """Run the initializer and the Worker's setup in the new thread; break on failure."""
+        try:
+            if self.initializer is not None:
+                self.initializer(*self.initargs)
+            if self.worker_factory is not None:
+                ws.instance = start_worker(self.worker_factory, ws, self.token)
+        except BaseException as exc:
+            what = "Worker setup" if self.worker_factory is not None else "initializer"
+            logger.error("%s failed in %s; the pool is broken", what, ws.name, exc_info=exc)
+            self.break_pool(f"a worker's {what} failed ({exc!r}); the pool is not usable", exc)
+            return False
+        return True
+
+    def worker_exited(self, ws: WorkerRecord, crashed: bool) -> None:
+        """Forget a worker whose thread is ending; replace it if it died with work left."""
+        with self.lock:
+            self.workers.discard(ws)
+            self.completed += ws.completed
+            self.failed += ws.failed
+            self.cancelled += ws.cancelled
+            ws.completed = ws.failed = ws.cancelled = 0
+            if not ws.retiring:
+                self.alive -= 1
+            if not (crashed and self.state == _RUNNING and self.alive == 0):
+                return
+            try:
+                self._spawn(None)
+                return
+            except BaseException as exc:
+                cause: BaseException = exc
+        self.break_pool("a worker died and no replacement could be started", cause)
+
+    def break_pool(self, message: str, cause: BaseException | None) -> None:
+        """Mark the pool broken and fail everything queued, chained to ``cause``."""
+        with self.lock:
+            if self.state == _BROKEN:
+                return
+            self.state = _BROKEN
+            self.broken_message = message
+            self.broken_cause = cause
+            tasks, runs = self._drain()
+        failed, cancelled = 0, 0
+        for entry in tasks:
+            if self.fail_unstarted(entry[0]):
+                failed += 1
+            else:
+                cancelled += 1
+        for run, chunks in runs:
+            error = self.broken_error()
+            run.resolve(chunks, error)
+            run.emit_unstarted(chunks, error)
+            failed += count(chunks)
+        with self.lock:
+            self.failed += failed
+            self.cancelled += cancelled
+
+    def fail_unstarted(self, fut: TaskFuture[Any]) -> bool:
+        """Fail a task the broken pool will never run; ``False`` if it was cancelled.
+
+        Hooks see ``task_failed`` alone (no ``task_started``), with no duration.
+        """
+        error = self.broken_error()
+        method = None if self.hooks is None else self.hooks.failed
+        if method is not None:  # read before the start, which drops the callable
+            task_id, shown = fut._tk_id, fut._tk_fn  # type: ignore[attr-defined]
+        if not fut._tk_fail_unstarted(error):
+            return False
+        if method is not None:
+            thread = threading.current_thread().name
+            emit(method, TaskEvent(task_id, shown, thread, None, error))
+        return True
+
+    def _drain(self) -> tuple[list[Task], list[tuple[MapRun, list[Chunk]]]]:
+        """Take everything queued and stop intake everywhere (lock held).
+
+        Returns the task entries, and each map run with the items taken from it.
+        """
+        tasks: list[Task] = []
+        while True:
+            try:
+                entry = self.tasks.get_nowait()
+            except queue.Empty:
+                break
+            if type(entry) is tuple:
+                tasks.append(entry)
+        # Every run, not only those with a token still queued: workers that took a run's
+        # last tokens keep claiming its chunks until none is left.
+        while True:
+            try:
+                live = list(self.runs)
+                break
+            except RuntimeError:  # a run was collected mid-copy (possible without a GIL)
+                continue
+        runs = [(run, run.take_all()) for run in live]
+        self._stop_intake()
+        return tasks, [(run, chunks) for run, chunks in runs if chunks]
+
+    def _stop_intake(self) -> None:
+        """Wake idle workers to exit and blocked submitters to fail (lock held)."""
+        self.tasks.put(_STOP)
+        if self.slots is not None:
+            self.slots.put(_STOP)
+
+    # -- shutdown ----------------------------------------------------------------------
+
+    def shutdown(
+        self, *, wait: bool, cancel: bool, timeout: float | None, drop: bool = False
+    ) -> ShutdownReport:
+        """Stop intake; optionally cancel what is queued; optionally wait for workers."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        tasks: list[Task] = []
+        runs: list[tuple[MapRun, list[Chunk]]] = []
+        with self.lock:
+            if self.state == _RUNNING:
+                self.state = _SHUTDOWN
+                if cancel:
+                    tasks, runs = self._drain()
+                else:
+                    self._stop_intake()
+            elif cancel:
+                tasks, runs = self._drain()
+            me = threading.current_thread()
+            self.in_shutdown.add(me)
+            # A worker never waits for another worker that is itself shutting the pool
+            # down (two doing so from tasks or callbacks would wait on each other). Any
+            # other thread waits for them all.
+            skip = self.in_shutdown if getattr(this_thread, "core", None) is self else ()
+            threads = [
+                ws.thread for ws in self.workers if ws.thread is not None and ws.thread not in skip
+            ]
+        if cancel:
+            # Only now that the queue is empty: a task that returns early on the token
+            # must not free its worker for a queued task that was about to be cancelled.
+            self.token.cancel("the pool is shutting down")
+        try:
+            return self._finish_shutdown(
+                threads, tasks, runs, drop=drop, wait=wait, deadline=deadline, timeout=timeout
+            )
+        finally:
+            with self.lock:
+                self.in_shutdown.discard(me)
+
+    def _finish_shutdown(
+        self,
+        threads: list[threading.Thread],
+        tasks: list[Task],
+        runs: list[tuple[MapRun, list[Chunk]]],
+        *,
+        drop: bool,
+        wait: bool,
+        deadline: float | None,
+        timeout: float | None,
+    ) -> ShutdownReport:
+        """The part of shutdown that runs without the lock: resolve, then wait."""
+        self.watch_stop.set()
+        cancelled = 0
+        dropped: list[DroppedTask] = []
+        for fut, fn, args, kwargs, _ in tasks:
+            fut.cancel()
+            cancelled += 1
+            if drop:
+                dropped.append(DroppedTask(None if fn is PROCESS else fn, args, kwargs, fut))
+        for run, chunks in runs:
+            run.resolve(chunks, CancelledError)
+            run.emit_unstarted(chunks)
+            cancelled += count(chunks)
+            if drop:
+                fn = None if run.fn is PROCESS else run.fn
+                calls = [call for _, chunk in chunks for call in chunk]
+                dropped.extend(DroppedTask(fn, run.args(call), {}, None) for call in calls)
+        if cancelled:
+            with self.lock:
+                self.cancelled += cancelled
+        stragglers: tuple[WorkerSnapshot, ...] = ()
+        if wait:
+            me = threading.current_thread()
+            watcher = self.watch_thread
+            if watcher is not None and watcher is not me:
+                threads.append(watcher)
+            for thread in threads:
+                if thread is not me:
+                    remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    join_interruptibly(thread, remaining)
+            waited = {t.name for t in threads if t is not me}
+            stragglers = tuple(s for s in self.snapshots(exclude=me) if s.thread_name in waited)
+            if stragglers:
+                self.abandoned = True
+                logger.warning(
+                    "shutdown stopped waiting after %s s; still running: %s",
+                    timeout,
+                    ", ".join(f"{s.thread_name} ({s.task})" for s in stragglers),
+                )
+        return ShutdownReport(cancelled=cancelled, stragglers=stragglers, dropped=tuple(dropped))
+
+    def shutdown_on_gc(self) -> None:
+        """The finalizer of an unreferenced pool: let queued work finish, then exit."""
+        self.shutdown(wait=False, cancel=False, timeout=None)
+
+    def snapshots(
+        self, *, exclude: threading.Thread | None = None, long_running: float | None = None
+    ) -> tuple[WorkerSnapshot, ...]:
+        """Snapshot live workers (only those whose task has run ``long_running`` s, if set)."""
+        now = time.monotonic()
+        with self.lock:
+            alive = [
+                (ws.thread, ws.name, ws.task, ws.started)
+                for ws in self.workers
+                if ws.thread is not None and ws.thread is not exclude and ws.thread.is_alive()
+            ]
+        if long_running is not None:
+            alive = [a for a in alive if a[2] is not None and now - a[3] >= long_running]
+        frames = sys._current_frames()
+        found = []
+        for thread, name, task, started in alive:
+            frame = frames.get(thread.ident) if thread.ident is not None else None
+            stack = tuple(traceback.format_stack(frame)) if frame is not None else ()
+            found.append(
+                WorkerSnapshot(
+                    thread_name=name,
+                    task=_describe_entry(task),
+                    running_for=None if task is None else now - started,
+                    stack=stack,
+                )
+            )
+        return tuple(sorted(found, key=lambda s: s.thread_name))
+
+    def statistics(self) -> PoolStatistics:
+        """A snapshot of the counters: exact whenever the pool is quiescent."""
+        now = time.monotonic()
+        with self.lock:
+            late = self.late_cancelled
+            while late:
+                self.cancelled += late.popleft()
+            completed, failed, cancelled = self.completed, self.failed, self.cancelled
+            busy, items = self.inline, self.inline
+            ages: list[float] = []
+            for ws in self.workers:
+                completed += ws.completed
+                failed += ws.failed
+                cancelled += ws.cancelled
+                if ws.task is not None:
+                    busy += 1
+                    items += ws.items
+                    ages.append(now - ws.started)
+            queued = max(0, self.submitted - completed - failed - cancelled - items)
+            return PoolStatistics(
+                max_workers=self.max_workers,
+                workers=len(self.workers),
+                idle=self.idle,
+                busy=busy,
+                queued=queued,
+                submitted=self.submitted,
+                completed=completed,
+                failed=failed,
+                cancelled=cancelled,
+                rejected=self.rejected,
+                oldest_running=max(ages) if ages else None,
+                running_ages=tuple(sorted(ages, reverse=True)),
+            )
+
+    def stop_intake_at_exit(self) -> None:
+        """Interpreter exit: take no more work; what was accepted still runs."""
+        self.shutdown(wait=False, cancel=False, timeout=None)
+
+    def worker_threads(self) -> list[threading.Thread]:
+        """The threads of the live workers (for interpreter exit to join)."""
+        with self.lock:
+            return [ws.thread for ws in self.workers if ws.thread is not None]
+
+    def after_fork_in_child(self) -> None:
+        """The child of a fork inherits no threads: refuse work clearly, resolve the rest.
+
+        Every future the parent's pool had accepted (queued, or running in a thread that
+        does not exist here) fails with ``BrokenPool``, so nothing in the child waits on
+        it forever. Locks a vanished thread may have held are replaced first.
+        """
+        self.lock = threading.Lock()
+        self.state = _BROKEN
+        self.broken_message = (
+            "this pool was inherited across os.fork(); its worker threads do not exist "
+            "in the child process: create a new pool there"
+        )
+        self.broken_cause = None
+        self.slots = None
+        inherited, self.tasks = self.tasks, queue.SimpleQueue()
+        entries: list[Any] = []
+        while True:
+            try:
+                entries.append(inherited.get_nowait())
+            except queue.Empty:
+                break
+        for ws in self.workers:
+            entries += [ws.first, ws.task]
+        self.workers.clear()
+        self.alive = self.idle = self.claimed = 0
+        for entry in entries:
+            if type(entry) is tuple:
+                fut = entry[0]
+                fut._tk_fail_after_fork(self.broken_error())
+            elif isinstance(entry, MapRun):
+                entry.poison(self.broken_error())
+
+
+def _describe_entry(entry: object) -> str | None:
+    if type(entry) is tuple:
+        fn = entry[1]
+    elif isinstance(entry, MapRun):
+        fn = entry.fn
+    else:
+        return None
+    return "Worker.process" if fn is PROCESS else describe_callable(fn)
+
+
+def _run_task(
+    entry: Task, ws: WorkerRecord | None, log_unretrieved: bool, hooks: HookSet | None
+) -> int:
+    """Run one task entry; return its outcome (0 completed, FAILED or CANCELLED)."""
+    if hooks is not None and hooks.runs:
+        return _run_task_hooked(entry, ws, log_unretrieved, hooks)
+    fut, fn, args, kwargs, ctx = entry
+    if not fut._tk_start():
+        return CANCELLED
+    instance = None
+    if fn is PROCESS:
+        assert ws is not None
+        instance = ws.instance
+        fn = instance.process
+    try:
+        result = ctx.run(fn, *args, **kwargs)
+    except BaseException as exc:
+        if instance is not None and isinstance(exc, Exception):
+            instance._tk_on_error(args[0], exc)
+        fut._tk_fail(exc, fn, log_unretrieved)
+        # The traceback holds this frame: drop the future and the task from it, or the
+        # cycle future -> exception -> frame -> future outlives everyone's interest.
+        del fut, entry, fn, args, kwargs
+        return FAILED
+    fut._tk_finish(result)
+    return 0
+
+
+def _run_task_hooked(
+    entry: Task, ws: WorkerRecord | None, log_unretrieved: bool, hooks: HookSet
+) -> int:
+    """``_run_task`` for pools that watch runs: the same, timed and reported.
+
+    Kept apart (rather than tests inside ``_run_task``) so a pool without such hooks pays
+    nothing for them; the hot events are built and called inline, for the same reason.
+    """
+    fut, fn, args, kwargs, ctx = entry
+    task_id, shown = fut._tk_id, fut._tk_fn  # type: ignore[attr-defined]
+    if not fut._tk_start():  # (which drops the future's _tk_fn)
+        return CANCELLED
+    instance = None
+    if fn is PROCESS:
+        assert ws is not None
+        instance = ws.instance
+        fn = instance.process
+    thread = threading.current_thread().name if ws is None else ws.name
+    if hooks.started is not None:
+        try:
+            hooks.started(new_event(TaskEvent, (task_id, shown, thread, None, None, None)))
+        except BaseException:
+            hook_raised(hooks.started)
+    started = time.monotonic()
+    try:
+        result = ctx.run(fn, *args, **kwargs)
+    except BaseException as exc:
+        elapsed = time.monotonic() - started
+        if instance is not None and isinstance(exc, Exception):
+            instance._tk_on_error(args[0], exc)
+        if hooks.failed is not None:
+            emit(hooks.failed, TaskEvent(task_id, shown, thread, elapsed, exc))
+        fut._tk_fail(exc, fn, log_unretrieved)
+        del fut, entry, fn, args, kwargs  # as in _run_task
+        return FAILED
+    if hooks.finished is not None:
+        elapsed = time.monotonic() - started
+        try:
+            hooks.finished(new_event(TaskEvent, (task_id, shown, thread, elapsed, None, None)))
+        except BaseException:
+            hook_raised(hooks.finished)
+    fut._tk_finish(result)
+    return 0
+
+
+def _thread_started(thread: threading.Thread) -> bool:
+    """After ``thread.start()`` raised: is the thread running (or about to) anyway?
+
+    ``Thread.start`` registers the thread in ``threading._limbo``, creates it, then waits
+    for it to signal that it started; a failure to create it removes it from ``_limbo``.
+    An interrupt during the wait leaves a thread that runs. (An interrupt before the
+    creation also leaves it in ``_limbo``: the bounded wait on its start tells them apart.)
+    """
+    if thread.ident is not None:
+        return True
+    if thread not in getattr(threading, "_limbo", {}):
+        return False
+    started = getattr(thread, "_started", None)
+    return started is None or bool(started.wait(1.0))
+
+
+def worker_main(core: Core, ws: WorkerRecord) -> None:
+    """The body of every worker thread.
+
+    It holds no task in its own locals: tracebacks of failed tasks reach this frame,
+    and the thread lives long; the first entry is taken from ``ws`` by the loop.
+    """
+    set_os_thread_name(ws.name)
+    this_thread.core = core
+    this_thread.record = ws
+    this_thread.token = core.token
+    crashed = False
+    try:
+        if not core.init_thread(ws):
+            _fail_first(core, ws)
+            return
+        if core.state == _BROKEN:
+            # Another worker broke the pool while this one was setting up: its first task
+            # fails like the queued ones did, instead of running on a broken pool.
+            _fail_first(core, ws)
+        _work_loop(core, ws)
+    except BaseException:
+        crashed = True
+        logger.critical("worker thread %s crashed; threadkit bug", ws.name, exc_info=True)
+        task = ws.task
+        if type(task) is tuple and not task[0].done():
+            task[0].set_exception(RuntimeError("the worker running this task crashed"))
+        del task
+    finally:
+        if ws.instance is not None:
+            stop_worker(ws.instance, ws)
+            ws.instance = None
+        core.worker_exited(ws, crashed)
+
+
+def _fail_first(core: Core, ws: WorkerRecord) -> None:
+    """Fail the entry a worker was started with (the pool broke before it ran)."""
+    first, ws.first = ws.first, None
+    ws.task = None
+    if type(first) is tuple:
+        if core.fail_unstarted(first[0]):
+            ws.failed += 1
+        else:
+            ws.cancelled += 1
+
+
+def _work_loop(core: Core, ws: WorkerRecord) -> None:
+    log_unretrieved = core.log_unretrieved
+    hooks = core.hooks
+    get_nowait = core.tasks.get_nowait
+    steals = core.steals
+    slots = core.slots
+    empty = queue.Empty
+    entry, ws.first = ws.first, None
+    queued = entry is None  # a spawned worker's first task never sat in the queue
+    while True:
+        if entry is None:
+            queued = True
+            try:
+                entry = get_nowait()
+            except empty:
+                entry = core.wait_for_work(ws)
+            else:
+                # A hint, read without the lock (see fold_steals): a take it misses
+                # leaves a claim that only makes the pool start a thread too many.
+                if core.claimed:
+                    steals.append(None)
+            if entry is _STOP:
+                core.tasks.put(_STOP)  # pass it on to the next worker
+                return
+            if entry is _RETIRE:
+                return
+        if type(entry) is tuple:
+            if slots is not None and queued:
+                slots.put(True)  # the task left the queue: one more place for submitters
+            ws.task = entry
+            ws.items = 1
+            ws.started = time.monotonic()
+            outcome = _run_task(entry, ws, log_unretrieved, hooks)
+            if outcome == 0:
+                ws.completed += 1
+            elif outcome == FAILED:
+                ws.failed += 1
+            else:
+                ws.cancelled += 1
+        else:
+            run: MapRun = entry
+            chunk = run.claim()
+            while chunk is not None:
+                ws.task = run
+                ws.items = len(chunk[1])
+                ws.started = time.monotonic()
+                completed, failed = run.run_chunk(chunk, ws.instance)
+                ws.completed += completed
+                ws.failed += failed
+                ws.task = None
+                chunk = run.claim()
+            del run, chunk
+        entry = None  # drop the finished task before waiting for the next one
+        ws.task = None

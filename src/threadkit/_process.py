@@ -1,0 +1,196 @@
+"""Process-wide state, and nothing else: what threadkit keeps for the whole process.
+
+Everything mutable that outlives one pool or one shutdown block lives here, so a reader
+finds every global in one place and the fork and exit hooks see all of it:
+
+* ``this_thread``: the calling thread's own threadkit records (a ``threading.local``):
+  ``engine`` and ``record`` in a pool's worker thread, ``token`` its pool's token.
+* The live pool engines, weakly held, which interpreter exit waits for and a forked
+  child fails (``register_engine``). The hooks are installed with the first engine.
+* ``exiting``: set once interpreter exit began; pools then refuse work as the stdlib's do.
+* The stack of running ``GracefulShutdown`` blocks (``push_scope`` / ``innermost_scope``),
+  with the innermost of which new pools register.
+* The counters behind unique thread names and pool numbers.
+* ``hard_exit``: the one way threadkit ends the process without unwinding.
+
+This module imports nothing from threadkit: the engines and scopes it holds are seen
+through the small protocols below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = [
+    "Engine",
+    "Scope",
+    "hard_exit",
+    "innermost_scope",
+    "next_name_number",
+    "pool_numbers",
+    "pop_scope",
+    "push_scope",
+    "register_engine",
+    "this_thread",
+]
+
+logger = logging.getLogger("threadkit")
+
+
+class Engine(Protocol):
+    """What interpreter exit and fork need of a pool's engine."""
+
+    @property
+    def abandoned(self) -> bool:
+        """A shutdown gave up waiting for this pool: exit does not wait for it either."""
+        ...
+
+    def stop_intake_at_exit(self) -> None:
+        """Stop taking work; let what was accepted finish."""
+
+    def worker_threads(self) -> list[threading.Thread]:
+        """The live worker threads, to be joined."""
+        ...
+
+    def after_fork_in_child(self) -> None:
+        """Fail everything the parent's pool had accepted: its threads are not here."""
+
+
+# What a new pool needs of the innermost running ``GracefulShutdown`` block: a callable
+# that registers the pool with the block and returns the token the pool's descends from.
+Scope = Callable[[Any], Any]
+
+
+this_thread = threading.local()
+pool_numbers = itertools.count()
+exiting = False
+
+_lock = threading.Lock()  # guards every registry below
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+_hooks_installed = False
+_scopes: list[Scope] = []
+_name_counters: dict[str, int] = {}
+
+
+def register_engine(engine: Engine) -> None:
+    """Remember a live engine (weakly); install the exit and fork hooks on first use."""
+    global _hooks_installed
+    with _lock:
+        _engines.add(engine)
+        if _hooks_installed:
+            return
+        _hooks_installed = True
+    # threading's own exit hook runs before the interpreter joins non-daemon threads and
+    # before atexit handlers, as the stdlib's pools need.
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        register(_at_interpreter_exit)
+    else:  # pragma: no cover - every supported CPython has it
+        import atexit
+
+        atexit.register(_at_interpreter_exit)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _live_engines() -> list[Engine]:
+    with _lock:
+        while True:
+            try:
+                return list(_engines)
+            except RuntimeError:  # an engine was collected mid-copy (no GIL)
+                continue
+
+
+def _at_interpreter_exit() -> None:
+    """Let running and queued work finish before the interpreter exits, as the stdlib does.
+
+    Pools whose shutdown already gave up on stragglers are not waited for; a Ctrl-C
+    during this wait abandons the remaining work and exits with status 130.
+    """
+    global exiting
+    exiting = True
+    engines = _live_engines()
+    threads: list[threading.Thread] = []
+    try:
+        for engine in engines:
+            engine.stop_intake_at_exit()
+        for engine in engines:
+            if not engine.abandoned:
+                threads += engine.worker_threads()
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:
+        # From the records taken before the join: an interrupted join may already report
+        # a running thread as stopped (before Python 3.13).
+        names = sorted(thread.name for thread in threads)
+        logger.warning("interrupted at exit; abandoning running tasks in %s", ", ".join(names))
+        import atexit
+
+        atexit._run_exitfuncs()
+        hard_exit(130)
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # its holder may have been a thread that is not here
+    for engine in _live_engines():
+        engine.after_fork_in_child()
+
+
+@contextlib.contextmanager
+def _scopes_locked() -> Iterator[list[Scope]]:
+    with _lock:
+        yield _scopes
+
+
+def push_scope(scope: Scope) -> None:
+    """Make ``scope`` the innermost running shutdown block."""
+    with _scopes_locked() as scopes:
+        scopes.append(scope)
+
+
+def pop_scope(scope: Scope) -> None:
+    """Forget ``scope`` (the block ended); a no-op if it is not there."""
+    with _scopes_locked() as scopes:
+        if scope in scopes:
+            scopes.remove(scope)
+
+
+def innermost_scope() -> Scope | None:
+    """The innermost running shutdown block, if any."""
+    with _scopes_locked() as scopes:
+        return scopes[-1] if scopes else None
+
+
+def next_name_number(prefix: str) -> int:
+    """The next number for a thread named after ``prefix`` (0, 1, ... per prefix)."""
+    with _lock:
+        number = _name_counters.get(prefix, 0)
+        _name_counters[prefix] = number + 1
+        return number
+
+
+def hard_exit(code: int, *, flush: bool = True) -> NoReturn:
+    """End the process now with ``code``: no unwinding, no atexit handlers.
+
+    The standard streams are flushed first unless ``flush`` is false (a signal handler
+    may have interrupted a write, and flushing there could raise or block).
+    """
+    if flush:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # closed, None, or broken
+                if stream is not None:
+                    stream.flush()
+    os._exit(code)
