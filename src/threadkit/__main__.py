@@ -9,8 +9,9 @@ import argparse
 import sys
 from typing import NoReturn
 
+import threadkit
+
 from . import _demo
-from ._version import __version__
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="threadkit",
         description="threadkit runs I/O jobs concurrently with threads.",
     )
-    parser.add_argument("--version", action="version", version=f"threadkit {__version__}")
+    parser.add_argument("--version", action="version", version=f"threadkit {threadkit.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo",

@@ -34,8 +34,6 @@ from typing import Any, Self
 
 import attrs
 
-from ._validate import check_int, check_timeout
-
 __all__ = [
     "DemoFile",
     "DemoServer",
@@ -244,9 +242,17 @@ class DemoServer:
     _thread: threading.Thread | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
-        check_int(self.files, "files")
-        check_int(self.size, "size")
-        latency = check_timeout(self.latency, "latency")
+        for name in ("files", "size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int >= 1, got {value!r}")
+            if value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if isinstance(self.latency, bool) or not isinstance(self.latency, int | float):
+            raise TypeError(f"latency must be a number >= 0, got {self.latency!r}")
+        latency = float(self.latency)
+        if not latency >= 0:  # also refuses NaN
+            raise ValueError(f"latency must be a number >= 0, got {self.latency!r}")
         if self.files > MAX_FILES:
             raise ValueError(f"files must be at most {MAX_FILES}, got {self.files}")
         if self.size > MAX_FILE_SIZE:
@@ -255,7 +261,7 @@ class DemoServer:
             raise ValueError(
                 f"files * size must be at most {MAX_TOTAL_SIZE} bytes, got {self.files * self.size}"
             )
-        if latency is None or latency > MAX_LATENCY:
+        if latency > MAX_LATENCY:  # also refuses infinity
             raise ValueError(f"latency must be at most {MAX_LATENCY} seconds, got {latency}")
         self.latency = latency
 
