@@ -8,6 +8,7 @@ import gc
 import itertools
 import logging
 import signal
+import sys
 import threading
 import time
 from concurrent.futures.thread import BrokenThreadPool
@@ -1154,3 +1155,42 @@ def test_a_ctrl_c_inside_a_maps_thread_start_is_raised_with_the_books_right(
     assert sorted(seen) == list(range(6))
     stats = pool.statistics()
     assert (stats.submitted, stats.completed, stats.workers) == (6, 6, 0)
+
+
+def test_shutdown_takes_no_stack_snapshot_without_stragglers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shutdown whose workers all ended in time never calls sys._current_frames.
+
+    Regression: every shutdown(wait=True) took a snapshot of every thread's stack, which on
+    CPython 3.11 can deadlock with the garbage collector (gh-106883).
+    """
+
+    def forbidden() -> dict[int, Any]:
+        raise AssertionError("sys._current_frames called with no straggler to report")
+
+    pool = WorkerPool(2)
+    assert pool.submit(int, "7").result(WAIT) == 7
+    monkeypatch.setattr(sys, "_current_frames", forbidden)
+    report = pool.shutdown_now(wait=True, timeout=WAIT)
+    assert not report.timed_out
+
+
+def test_stack_snapshots_pause_the_collector_on_3_11(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On 3.11 no garbage collection may run inside sys._current_frames (gh-106883)."""
+    real = sys._current_frames
+    seen: list[bool] = []
+
+    def spy() -> dict[int, Any]:
+        seen.append(gc.isenabled())
+        return real()
+
+    monkeypatch.setattr(sys, "_current_frames", spy)
+    gate = threading.Event()
+    with WorkerPool(1) as pool:
+        pool.submit(gate.wait, WAIT)
+        snaps = pool.worker_snapshots()
+        gate.set()
+    assert len(snaps) == 1
+    assert seen == [sys.version_info >= (3, 12)]
+    assert gc.isenabled()

@@ -51,7 +51,6 @@ import contextvars
 import itertools
 import logging
 import queue
-import sys
 import threading
 import time
 import traceback
@@ -75,7 +74,7 @@ from ._reports import (
     WorkerSnapshot,
     describe_callable,
 )
-from ._threads import set_os_thread_name, unique_name
+from ._threads import current_frames, set_os_thread_name, unique_name
 from ._waiting import get_interruptibly, join_interruptibly
 from ._worker import CANCELLED, FAILED, PROCESS, WorkerRecord, start_worker, stop_worker
 
@@ -744,8 +743,11 @@ class Core:
                 if thread is not me:
                     remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
                     join_interruptibly(thread, remaining)
-            waited = {t.name for t in threads if t is not me}
-            stragglers = tuple(s for s in self.snapshots(exclude=me) if s.thread_name in waited)
+            # Stacks are taken only when some thread is still running: the snapshot is the
+            # costly (and, on 3.11, GC-sensitive) part of a shutdown.
+            late = {t.name for t in threads if t is not me and t.is_alive()}
+            if late:
+                stragglers = tuple(s for s in self.snapshots(exclude=me) if s.thread_name in late)
             if stragglers:
                 self.abandoned = True
                 logger.warning(
@@ -772,7 +774,7 @@ class Core:
             ]
         if long_running is not None:
             alive = [a for a in alive if a[2] is not None and now - a[3] >= long_running]
-        frames = sys._current_frames()
+        frames = current_frames()
         found = []
         for thread, name, task, started in alive:
             frame = frames.get(thread.ident) if thread.ident is not None else None

@@ -9,6 +9,7 @@ helpers here set both, so the pool's workers show up as ``download_3`` everywher
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 import threading
 import traceback
@@ -23,6 +24,7 @@ from ._process import next_name_number
 
 __all__ = [
     "ThreadSnapshot",
+    "current_frames",
     "dump_threads",
     "set_os_thread_name",
     "start_thread",
@@ -316,6 +318,25 @@ class ThreadSnapshot:
     stack: tuple[str, ...]
 
 
+def current_frames() -> dict[int, FrameType]:
+    """``sys._current_frames()``, made safe from the garbage collector on Python 3.11.
+
+    On 3.11 the call can deadlock the process when a collection runs inside it (CPython
+    gh-106883: it holds the runtime's head lock while the collector's callbacks wait for
+    the GIL another thread holds while it waits for that lock). Collection is paused for
+    the call there; later versions do not need it.
+    """
+    if sys.version_info >= (3, 12):
+        return sys._current_frames()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return sys._current_frames()
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def thread_snapshots() -> list[ThreadSnapshot]:
     """Return a snapshot of every live thread with its current Python stack.
 
@@ -328,7 +349,7 @@ def thread_snapshots() -> list[ThreadSnapshot]:
         by the unlisted threads.
     """
     threads = threading.enumerate()
-    frames = sys._current_frames()
+    frames = current_frames()
     try:
         snapshots: list[ThreadSnapshot] = []
         listed: set[int] = set()
