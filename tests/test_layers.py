@@ -31,6 +31,7 @@ FLOORS: dict[str, int] = {
     "_cancel": 2,
     "_futures": 2,
     "_progress": 2,
+    "_signals": 2,
     # 3: the vocabulary of a pool and of the limiters
     "_hooks": 3,
     "_worker": 3,

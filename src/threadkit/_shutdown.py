@@ -4,61 +4,39 @@ Threads cannot be killed, so stopping is cooperative. A ``GracefulShutdown`` aro
 main program turns the first SIGINT or SIGTERM (or a ``request()``) into one orderly
 sequence, and a second signal into a prompt, explained exit.
 
-How a signal is handled, and why:
+The signals themselves are handled by a ``SignalRelay`` (``_signals``): its handler only
+records and raises, its watcher thread stops the registered pools and cancels the token
+on the first signal, and forces the exit on a second. This module holds the rest: the
+registry of pools, threads and callbacks, and the leaving sequence.
 
-* **The handler only records.** Python runs signal handlers in the main thread between
-  two bytecodes, possibly while that thread holds a lock inside threadkit, ``logging``
-  or the user's code. A handler that takes a lock or shuts a pool down can deadlock the
-  very thread it interrupted. So the handler writes plain attributes, writes one byte to
-  a pipe (``os.write``, which takes no lock), calls the previous Python handler on the
-  first signal, and raises ``KeyboardInterrupt`` (SIGINT) or ``ShutdownRequested``
-  (other signals), exactly as the default SIGINT handler does. A main thread blocked in
-  ``time.sleep``, ``Future.result()`` or a loop over results unwinds at once, running
-  its ``finally`` blocks, into ``__exit__``.
-* **An interrupt is never lost.** A handler can run inside a ``__del__`` method or a
-  weakref callback (the garbage collector runs them between any two bytecodes), where
-  Python prints "Exception ignored" and drops the exception. While the block runs, a
-  chained ``sys.unraisablehook`` recognises the very interrupt the handler raised,
-  prints nothing, and has the watcher send the signal to the main thread again
-  (``signal.pthread_kill``), so it is raised again once the finalizer has returned.
-  That second delivery does not count as a second signal.
-* **A watcher thread does what a handler must not.** Each active ``GracefulShutdown``
-  has one idle daemon thread blocked reading that pipe. On the first signal it stops
-  the registered pools' intake and cancels their queued tasks, then cancels ``token``
-  (in that order, so no queued task starts in between), so worker threads waiting on
-  the token wake even when the main thread is slow to unwind or swallowed the
-  interrupt; raising in the main thread and cancelling from ``__exit__`` alone would
-  depend on the main thread getting there. On a second
-  signal, or any signal once the sequence has begun, it logs every thread's stack and
-  calls ``os._exit``: everything that takes locks runs in an ordinary thread, never in
-  the handler. A third signal makes the handler call ``os._exit`` itself.
-* **The sequence runs in ``__exit__``**, in the main thread, in normal context: stop
-  intake on the registered pools and cancel their queued tasks; cancel the token; call
-  the registered stop callables; give running tasks ``grace`` seconds (Worker teardowns
-  run as their threads end); report the stragglers; run the cleanup callbacks, last
-  registered first; restore the previous handlers; then leave with ``SystemExit(128 +
-  signal number)`` (130 for SIGINT, 143 for SIGTERM), which prints nothing and lets
-  ``finally`` blocks and ``atexit`` handlers run. Each step is idempotent, so it does
-  not matter what the watcher did already.
+**The sequence runs in ``__exit__``**, in the main thread, in normal context: stop intake
+on the registered pools and cancel their queued tasks; cancel the token; call the
+registered stop callables; give running tasks ``grace`` seconds (Worker teardowns run as
+their threads end); report the stragglers; run the cleanup callbacks, last registered
+first; restore the previous handlers; then leave with ``SystemExit(128 + signal number)``
+(130 for SIGINT, 143 for SIGTERM), which prints nothing and lets ``finally`` blocks and
+``atexit`` handlers run. Each step is idempotent, so it does not matter what the watcher
+did already.
 
 The forced exit (second signal) skips ``finally`` blocks and ``atexit`` handlers: it is
 the "stop now" the user asked for, and either could be what hangs. It flushes
 ``sys.stdout`` and ``sys.stderr`` first, and exits with the code of the first signal.
 
-A signal whose disposition is ``SIG_IGN`` when the block is entered (``nohup``, a
-background job without job control) is left ignored, as Python itself leaves SIGINT.
+Phases, set by ``_enter_phase`` (inlined once in ``__enter__``), which also tells the relay
+what a signal does:
+``not entered`` -> ``entering`` -> ``active`` (the body) -> ``leaving`` (waiting for
+pools, or about to stop) -> ``stopping`` (the sequence or the final cleanups) -> ``done``.
+A first signal raises while ``active`` and ``leaving`` (except in the frames that run the
+leaving, which pick it up themselves); from ``stopping`` on, any signal forces the exit.
 """
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import functools
 import itertools
 import logging
-import os
 import signal
-import sys
 import threading
 import time
 import weakref
@@ -74,11 +52,21 @@ from ._errors import Cancelled, PoolShutDown, ShutdownRequested
 from ._pool import WorkerPool
 from ._process import hard_exit, pop_scope, push_scope
 from ._reports import WorkerSnapshot, describe_callable
-from ._threads import dump_threads, start_thread, thread_snapshots
+from ._signals import (
+    FORCE,
+    RAISE,
+    RECORD,
+    SignalRelay,
+    check_signals,
+    interrupt_for,
+    signal_name,
+)
+from ._signals import exit_code as signal_exit_code
+from ._threads import thread_snapshots
 from ._validate import check_timeout
 
 if TYPE_CHECKING:
-    from types import FrameType, TracebackType
+    from types import TracebackType
     from typing import Self
 
 
@@ -92,8 +80,6 @@ Registrable = TypeVar(
     "Registrable", bound="WorkerPool[Any, Any] | threading.Thread | Callable[[], object]"
 )
 
-# Phases. A first signal raises in _BODY and _LEAVING (except in the frames that run the
-# leaving, which pick it up themselves); from _STOPPING on, any signal forces the exit.
 _NEW: Final = "not entered"
 _ENTERING: Final = "entering"
 _BODY: Final = "active"
@@ -101,18 +87,15 @@ _LEAVING: Final = "leaving"  # the block ended; waiting for pools, or about to s
 _STOPPING: Final = "stopping"  # the graceful sequence (or the final cleanups) runs
 _DONE: Final = "done"
 
-# Bytes the handler (and the unraisable hook) write to the watcher's pipe.
-_WAKE_STOP: Final = 0
-_WAKE_CANCEL: Final = 1
-_WAKE_FORCE: Final = 2
-_WAKE_REDELIVER: Final = 3
-
-# How long leaving the block waits for the watcher to finish running token callbacks.
-_WATCHER_JOIN_TIMEOUT: Final = 5.0
-
-_UNCATCHABLE: Final = frozenset(
-    getattr(signal, name) for name in ("SIGKILL", "SIGSTOP") if hasattr(signal, name)
-)
+# What the relay does with a first signal in each phase.
+_STAGES: Final = {
+    _NEW: RECORD,
+    _ENTERING: RECORD,
+    _BODY: RAISE,
+    _LEAVING: RAISE,
+    _STOPPING: FORCE,
+    _DONE: FORCE,
+}
 
 
 @attrs.frozen
@@ -201,31 +184,20 @@ class GracefulShutdown:
     __slots__ = (
         "__weakref__",
         "_cleanups",
-        "_count",
         "_exit",
-        "_forcing",
         "_grace",
-        "_handler",
-        "_interrupt",
         "_keys",
         "_lock",
         "_phase",
         "_pools",
-        "_previous",
-        "_previous_hook",
         "_reason",
-        "_redeliver",
+        "_relay",
         "_requested",
-        "_signal",
         "_signals",
         "_stoppers",
         "_summary",
         "_threads",
         "_token",
-        "_unraisable",
-        "_wake_r",
-        "_wake_w",
-        "_watcher",
     )
 
     def __init__(
@@ -239,7 +211,7 @@ class GracefulShutdown:
         self._grace = check_timeout(grace, "grace")
         if not isinstance(hup, bool):
             raise TypeError(f"hup must be a bool, got {hup!r}")
-        chosen = _check_signals(signals)
+        chosen = check_signals(signals)
         if hup:
             sighup = getattr(signal, "SIGHUP", None)
             if sighup is None:
@@ -263,21 +235,11 @@ class GracefulShutdown:
         self._stoppers: list[Callable[[], object]] = []
         self._cleanups: list[Callable[[], object]] = []
         self._phase: str = _NEW
-        # Written by the signal handler (main thread) and read by the watcher.
-        self._signal: int | None = None
-        self._count = 0
-        self._forcing = False
         self._requested = False
         self._reason: object = None
-        self._previous: dict[int, Any] = {}
-        self._handler = self._on_signal  # one bound method, so the restore can compare
-        self._interrupt: BaseException | None = None  # the last one the handler raised
-        self._redeliver = False
-        self._unraisable = self._on_unraisable
-        self._previous_hook: Callable[[Any], object] | None = None
-        self._wake_r = -1
-        self._wake_w = -1
-        self._watcher: threading.Thread | None = None
+        self._relay = SignalRelay(
+            self._signals, on_first=self._on_first_signal, quiet_codes=_LEAVING_CODES
+        )
         self._summary: ShutdownSummary | None = None
         self._exit: SystemExit | None = None
 
@@ -295,7 +257,7 @@ class GracefulShutdown:
     @property
     def requested(self) -> bool:
         """Whether a signal arrived, :meth:`request` was called or the token is cancelled."""
-        return self._signal is not None or self._requested or self._token.cancelled
+        return self._relay.signal is not None or self._requested or self._token.cancelled
 
     @property
     def summary(self) -> ShutdownSummary | None:
@@ -316,7 +278,7 @@ class GracefulShutdown:
     @property
     def signal(self) -> Signals | None:
         """The first handled signal that arrived, or ``None``."""
-        signum = self._signal
+        signum = self._relay.signal
         return None if signum is None else Signals(signum)
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -465,183 +427,42 @@ class GracefulShutdown:
                 f"this GracefulShutdown was already entered ({self._phase}); "
                 "make a new one for each run"
             )
-        self._phase = _ENTERING
-        if self._signals:
-            self._start_watcher()
+        self._enter_phase(_ENTERING)
         try:
-            for signum in self._signals:
-                previous = signal.getsignal(signum)
-                if previous is signal.SIG_IGN:
-                    logger.debug("%s is ignored in this process; leaving it ignored", signum.name)
-                    continue
-                self._previous[signum] = previous
-                signal.signal(signum, self._handler)
-            if self._previous:
-                self._previous_hook = sys.unraisablehook
-                sys.unraisablehook = self._unraisable
+            self._relay.install()
         except BaseException:
-            self._stop_watcher()
-            self._restore()
-            self._phase = _DONE
+            self._enter_phase(_DONE)
             raise
         push_scope(self._adopt_pool)
         # Nothing below checks for signals before the return (no call, no backward
         # jump), so a signal lands either before this test or in the body.
         self._phase = _BODY
-        if self._signal is not None:
+        self._relay.stage = RAISE  # (the two writes of _enter_phase, inlined: see above)
+        if self._relay.signal is not None:
             self._interrupted_while_entering()
         return self
 
     def _interrupted_while_entering(self) -> NoReturn:
         # A signal arrived while the handlers went in: it was recorded, not raised.
         # Act as if it had interrupted the first line of the block.
-        signum = self._signal
+        signum = self._relay.signal
         assert signum is not None
-        interrupt = _interrupt_for(signum)
+        interrupt = interrupt_for(signum)
         try:
             raise interrupt
         except BaseException as exc:
             self.__exit__(type(exc), exc, exc.__traceback__)
             raise
 
-    # -- the signal handler --------------------------------------------------------
+    def _enter_phase(self, phase: str) -> None:
+        """Move to ``phase``; the relay learns what a signal does from now on."""
+        self._phase = phase
+        self._relay.stage = _STAGES[phase]
 
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        # Runs in the main thread between two bytecodes, maybe while it holds any lock.
-        # Attribute writes, os.write and raise only: see the module docstring.
-        if self._redeliver:
-            # The interrupt raised for this signal was dropped (see _on_unraisable).
-            self._redeliver = False
-            self._raise_in_body(signum, frame)
-            return
-        self._count += 1
-        if self._signal is None:
-            self._signal = signum
-        if self._count > 1 or self._phase in (_STOPPING, _DONE):
-            if self._forcing or self._wake_w < 0:
-                # The watcher had its chance (or there is none): exit from here.
-                hard_exit(_exit_code(self._signal), flush=False)
-            self._forcing = True
-            self._wake(_WAKE_FORCE)
-            return
-        self._wake(_WAKE_CANCEL)
-        previous = self._previous.get(signum)
-        if callable(previous) and previous is not signal.default_int_handler:
-            previous(signum, frame)
-        self._raise_in_body(signum, frame)
-
-    def _raise_in_body(self, signum: int, frame: FrameType | None) -> None:
-        code = None if frame is None else frame.f_code
-        if code in _HOOK_CODES and self._phase in (_BODY, _LEAVING):
-            # Raised here, it would be dropped like the one being re-delivered: ask
-            # the watcher for one more delivery instead.
-            self._redeliver = True
-            self._wake(_WAKE_REDELIVER)
-            return
-        # In the frames of __exit__ and _leave the signal is picked up there instead of
-        # raised, so leaving cannot be cut short before it has begun.
-        if self._phase in (_BODY, _LEAVING) and code not in _LEAVING_CODES:
-            interrupt = _interrupt_for(signum)
-            self._interrupt = interrupt
-            raise interrupt
-
-    def _on_unraisable(self, unraisable: Any) -> None:
-        # sys.unraisablehook while the block runs: called (in any thread) for an
-        # exception Python had to drop, such as one raised in a __del__ method.
-        signum = self._signal
-        if (
-            unraisable.exc_value is not None
-            and unraisable.exc_value is self._interrupt
-            and signum is not None
-            and self._phase in (_BODY, _LEAVING)
-        ):
-            # Raising again from here would be dropped too: the watcher re-sends it.
-            self._redeliver = True
-            self._wake(_WAKE_REDELIVER)
-            return
-        hook = self._previous_hook or sys.__unraisablehook__
-        hook(unraisable)
-
-    def _wake(self, what: int) -> None:
-        fd = self._wake_w
-        if fd >= 0:
-            with contextlib.suppress(OSError):
-                os.write(fd, bytes((what,)))
-
-    # -- the watcher thread --------------------------------------------------------
-
-    def _start_watcher(self) -> None:
-        read_fd, write_fd = os.pipe()
-        with contextlib.suppress(OSError):  # pipes cannot be non-blocking on 3.11 Windows
-            os.set_blocking(write_fd, False)
-        try:
-            self._watcher = start_thread(
-                self._watch, (read_fd,), prefix="threadkit_shutdown", daemon=True
-            )
-        except BaseException:
-            os.close(read_fd)
-            os.close(write_fd)
-            raise
-        self._wake_r = read_fd
-        self._wake_w = write_fd
-
-    def _watch(self, read_fd: int) -> None:
-        while True:
-            try:
-                data = os.read(read_fd, 64)
-            except OSError:
-                return
-            if not data:
-                return
-            if _WAKE_FORCE in data:
-                self._force_exit()
-            if _WAKE_CANCEL in data:
-                try:
-                    self._stop_intake(self._registered_pools())
-                    self._token.cancel(_signal_reason(self._signal))
-                except BaseException:
-                    logger.exception("stopping on %s failed", _signal_name(self._signal))
-            if _WAKE_REDELIVER in data:
-                _redeliver(self._signal)
-            if _WAKE_STOP in data:
-                return
-
-    def _stop_watcher(self) -> None:
-        thread, self._watcher = self._watcher, None
-        write_fd, self._wake_w = self._wake_w, -1
-        read_fd, self._wake_r = self._wake_r, -1
-        if thread is None:
-            return
-        with contextlib.suppress(OSError):
-            os.write(write_fd, bytes((_WAKE_STOP,)))
-        thread.join(_WATCHER_JOIN_TIMEOUT)
-        os.close(write_fd)
-        if thread.is_alive():
-            # Still running a token callback; its read end stays open for it.
-            logger.warning(
-                "the shutdown watcher is still running token callbacks after %s s",
-                _WATCHER_JOIN_TIMEOUT,
-            )
-        else:
-            os.close(read_fd)
-
-    def _force_exit(self) -> NoReturn:
-        code = _exit_code(self._signal)
-        try:
-            name = _signal_name(self._signal)
-            why = f"second {name}" if self._count > 1 else f"{name} while stopping"
-            me = threading.get_ident()
-            report = dump_threads([s for s in thread_snapshots() if s.ident != me])
-            logger.error(
-                "graceful shutdown: %s; exiting now with status %d without waiting. %s",
-                why,
-                code,
-                report.rstrip(),
-            )
-        except BaseException:  # nothing may stop the exit
-            pass
-        finally:
-            hard_exit(code)
+    def _on_first_signal(self, signum: int) -> None:
+        # In the relay's watcher thread: stop what can be stopped without the main thread.
+        self._stop_intake(self._registered_pools())
+        self._token.cancel(_signal_reason(signum))
 
     # -- leaving -------------------------------------------------------------------
 
@@ -652,17 +473,14 @@ class GracefulShutdown:
         tb: TracebackType | None,
     ) -> None:
         # First: from here on a first signal starts the graceful sequence (see _leave).
-        self._phase = _LEAVING
+        self._enter_phase(_LEAVING)
         pop_scope(self._adopt_pool)
         started = time.monotonic()
         try:
             summary, outcome = self._leave(exc, started)
         finally:
-            # The watcher first: a re-delivery it sent reaches our handler (which
-            # ignores it now), not the previous one.
-            self._stop_watcher()
-            self._restore()
-            self._phase = _DONE
+            self._relay.uninstall()
+            self._enter_phase(_DONE)
         self._summary = summary
         if summary.exit_code is not None:
             self._exit = SystemExit(summary.exit_code)
@@ -675,17 +493,17 @@ class GracefulShutdown:
         self, exc: BaseException | None, started: float
     ) -> tuple[ShutdownSummary, BaseException | None]:
         """Run the drain or the graceful sequence; return the summary and what to raise."""
-        if exc is None and self._signal is None and not self.requested:
+        if exc is None and self._relay.signal is None and not self.requested:
             errors = 0
             try:
                 # Checked again inside the try: a signal that landed in this frame
                 # since the test above was recorded, not raised.
-                if self._signal is None:
+                if self._relay.signal is None:
                     errors = self._drain()
             except BaseException as err:  # a signal during the drain, or a real error
                 exc = err
-            self._phase = _STOPPING
-            if exc is None and self._signal is None:
+            self._enter_phase(_STOPPING)
+            if exc is None and self._relay.signal is None:
                 run, failed = self._run_cleanups()
                 summary = ShutdownSummary(
                     trigger=None,
@@ -739,11 +557,11 @@ class GracefulShutdown:
     def _graceful(
         self, exc: BaseException | None, started: float
     ) -> tuple[ShutdownSummary, BaseException | None]:
-        self._phase = _STOPPING
-        signum = self._signal
+        self._enter_phase(_STOPPING)
+        signum = self._relay.signal
         reason: object
         if signum is not None:
-            trigger = _signal_name(signum)
+            trigger = signal_name(signum)
             reason = _signal_reason(signum)
         elif self._requested:
             trigger = "request"
@@ -799,7 +617,7 @@ class GracefulShutdown:
             )
         run, failed = self._run_cleanups()
         ours = exc is None or _is_our_exit(exc, signum, self._token)
-        exit_code = _exit_code(signum) if signum is not None and ours else None
+        exit_code = signal_exit_code(signum) if signum is not None and ours else None
         summary = ShutdownSummary(
             trigger=trigger,
             cancelled=self._cancelled_count(),
@@ -842,25 +660,6 @@ class GracefulShutdown:
             with contextlib.suppress(Exception):
                 total += pool.statistics().cancelled
         return total
-
-    def _restore(self) -> None:
-        if self._previous_hook is not None:
-            if sys.unraisablehook == self._unraisable:
-                sys.unraisablehook = self._previous_hook
-            self._previous_hook = None
-        for signum, previous in self._previous.items():
-            try:
-                if signal.getsignal(signum) != self._handler:
-                    logger.debug(
-                        "the %s handler was replaced inside the block; leaving it",
-                        _signal_name(signum),
-                    )
-                    continue
-                # None means a handler installed from C, which Python cannot put back.
-                signal.signal(signum, signal.SIG_DFL if previous is None else previous)
-            except (OSError, ValueError, TypeError):
-                logger.exception("restoring the %s handler failed", _signal_name(signum))
-        self._previous.clear()
 
     # -- other ways in -------------------------------------------------------------
 
@@ -915,8 +714,8 @@ class GracefulShutdown:
     def __repr__(self) -> str:
         names = ",".join(s.name for s in self._signals) or "none"
         state = self._phase
-        if self._signal is not None:
-            state += f" signal={_signal_name(self._signal)}"
+        if self._relay.signal is not None:
+            state += f" signal={signal_name(self._relay.signal)}"
         elif self._requested:
             state += " requested"
         return (
@@ -930,59 +729,13 @@ class GracefulShutdown:
 _LEAVING_CODES: Final = frozenset(
     {GracefulShutdown.__exit__.__code__, GracefulShutdown._leave.__code__}
 )
-# The frames of the unraisable hook, where a raise would be dropped too.
-_HOOK_CODES: Final = frozenset(
-    {GracefulShutdown._on_unraisable.__code__, GracefulShutdown._wake.__code__}
-)
 
 
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _check_signals(signals: Iterable[int]) -> list[Signals]:
-    if isinstance(signals, (str, bytes)):
-        raise TypeError(f"signals must be an iterable of signal numbers, got {signals!r}")
-    try:
-        items = list(signals)
-    except TypeError:
-        raise TypeError(f"signals must be an iterable of signal numbers, got {signals!r}") from None
-    chosen: list[Signals] = []
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, int):
-            raise TypeError(f"signals must hold signal numbers (ints), got {item!r}")
-        try:
-            signum = Signals(item)
-        except ValueError:
-            raise ValueError(f"signals: {item!r} is not a signal on this platform") from None
-        if signum in _UNCATCHABLE:
-            raise ValueError(f"signals: {signum.name} cannot be caught")
-        if signum not in chosen:
-            chosen.append(signum)
-    return chosen
-
-
-def _interrupt_for(signum: int) -> BaseException:
-    if signum == signal.SIGINT:
-        return KeyboardInterrupt()
-    return ShutdownRequested(signum)
-
-
-def _signal_name(signum: int | None) -> str:
-    if signum is None:
-        return "no signal"
-    try:
-        return Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-
-
 def _signal_reason(signum: int | None) -> str:
-    return f"{_signal_name(signum)} received"
-
-
-def _exit_code(signum: int | None) -> int:
-    # The shell's convention for "ended by signal N"; 1 if no signal is known.
-    return 1 if signum is None else 128 + signum
+    return f"{signal_name(signum)} received"
 
 
 def _is_our_exit(exc: BaseException, signum: int | None, token: CancelToken) -> bool:
@@ -994,22 +747,8 @@ def _is_our_exit(exc: BaseException, signum: int | None, token: CancelToken) -> 
     if isinstance(exc, (KeyboardInterrupt, ShutdownRequested, PoolShutDown, CancelledError)):
         return True
     if isinstance(exc, SystemExit):  # an inner GracefulShutdown's exit
-        return exc.code == _exit_code(signum)
+        return exc.code == signal_exit_code(signum)
     return isinstance(exc, Cancelled) and token.cancelled and exc.reason == token.reason
-
-
-def _redeliver(signum: int | None) -> None:
-    """Send ``signum`` to the main thread again (from the watcher)."""
-    if signum is None:
-        return
-    main = threading.main_thread().ident
-    try:
-        if hasattr(signal, "pthread_kill") and main is not None:
-            signal.pthread_kill(main, signum)  # also ends a blocking call there
-        else:
-            _thread.interrupt_main(Signals(signum))
-    except (OSError, ValueError):
-        logger.exception("re-delivering %s to the main thread failed", _signal_name(signum))
 
 
 def _remaining(deadline: float | None) -> float | None:

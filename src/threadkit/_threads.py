@@ -327,14 +327,18 @@ def current_frames() -> dict[int, FrameType]:
     the call there; later versions do not need it.
     """
     if sys.version_info >= (3, 12):
-        return sys._current_frames()
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return sys._current_frames()
-    finally:
-        if enabled:
-            gc.enable()
+        frames = sys._current_frames()
+    else:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            frames = sys._current_frames()
+        finally:
+            if enabled:
+                gc.enable()
+    # The calling thread's stack as its caller sees it, as if it had called the sys one.
+    frames[threading.get_ident()] = sys._getframe(1)
+    return frames
 
 
 def thread_snapshots() -> list[ThreadSnapshot]:
