@@ -103,3 +103,14 @@ class Runner:
         if self.error is not None:
             raise self.error
         return self.result
+
+
+def handoff_holds(pool: Any) -> bool:
+    """The engine's hand-off invariant, read under its lock: an entry waits in the task
+    queue only while no worker is idle and the pool is at ``max_workers`` (or the pool
+    is no longer running, when nothing is handed any more)."""
+    core = pool._core
+    with core.lock:
+        if core.state != "running" or core.tasks.empty():
+            return True
+        return not core.idlers and core.alive == core.max_workers

@@ -720,10 +720,10 @@ def test_bursts_use_idle_workers_instead_of_starting_threads() -> None:
     """Repeated bursts of quick tasks do not grow a large pool to its cap, and once it is
     quiet, as many tasks as there are idle workers start no thread.
 
-    A busy worker taking a task queued for an idle one used to leave a stale claim on
-    that idle worker; each burst then started threads while idle ones waited, up to the
-    cap. (How many threads the first burst starts depends on how the GIL schedules the
-    submitter and the new threads; ThreadPoolExecutor is just as variable.)
+    Regression: a busy worker taking a task queued for an idle one once left a stale
+    claim on that idle worker, and each burst started threads while idle ones waited, up
+    to the cap. (Since the exact hand-off, see test_handoff.py, no claim exists to go
+    stale.)
     """
     cap = 1000
     gate = threading.Event()

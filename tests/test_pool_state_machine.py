@@ -38,7 +38,7 @@ from hypothesis.stateful import (
 )
 
 import threadkit
-from helpers import WAIT
+from helpers import WAIT, handoff_holds
 from threadkit import MapIterator, WorkerPool
 
 
@@ -288,6 +288,12 @@ class PoolMachine(RuleBasedStateMachine):
         assert stats.queued >= 0
         assert stats.busy >= 0
         assert stats.completed + stats.failed + stats.cancelled <= stats.submitted
+
+    @invariant()
+    def entries_wait_only_at_the_cap_with_nobody_idle(self) -> None:
+        if self.pool is None:
+            return
+        assert handoff_holds(self.live)
 
     @invariant()
     def cancelled_tasks_never_ran(self) -> None:

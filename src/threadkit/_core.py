@@ -4,42 +4,58 @@
 reference the core, never the pool, so a pool nobody references is garbage-collected;
 its finalizer shuts the core down and the workers drain the queue and exit.
 
-Entries on the task queue (``Core.tasks``), the one list of them:
+What a worker can be given, the one list of it (from the task queue ``Core.tasks``, as
+its first entry when it starts, or handed to it while it is idle):
     * a task: the tuple ``(future, fn, args, kwargs, context)`` (``Task``), made by
       ``submit``/``put``; ``fn`` is ``PROCESS`` for a Worker pool's ``put``;
-    * a map run: a ``MapRun`` object, put once per chunk a worker should come for;
+    * a map run: a ``MapRun`` object, given once per chunk a worker should come for;
       a worker that takes it keeps claiming chunks until the run has none left;
-    * ``STOP`` (``None``): intake stopped; each worker that takes it puts it back
-      for the next one and exits.
-They are told apart with ``type(entry) is tuple`` (a task), ``entry is STOP`` and,
+    * ``_STOP`` (``None``), only ever handed to an idle worker: intake stopped, exit.
+They are told apart with ``type(entry) is tuple`` (a task), ``entry is _STOP`` and,
 otherwise, a run.
 
-Design: the hot path takes no Python-level lock that workers share. Entries travel
-through a ``queue.SimpleQueue`` (its put and get are atomic in C, on free-threaded
-builds too), and each worker keeps its own counters, written by it alone. A Python
-lock held by one thread across a GIL switch stalls every other thread that wants it,
-and a lock shared by submitters and workers on every task turns that into a convoy.
-``_Core.lock`` is therefore taken only by submitters, by workers going idle or exiting,
-and by shutdown, statistics and the rare paths.
+Design: the hot path takes no Python-level lock that workers share. A worker with work
+left takes entries with ``tasks.get_nowait()`` (a ``queue.SimpleQueue``: atomic in C, on
+free-threaded builds too) and keeps its own counters, written by it alone. A Python lock
+held by one thread across a GIL switch stalls every other thread that wants it, and a
+lock shared by submitters and workers on every task turns that into a convoy. ``lock``
+is therefore taken only by submitters, by workers going idle or exiting, and by
+shutdown, statistics and the rare paths.
 
-Core invariants:
+The hand-off to idle workers: an idle worker is on the list ``idlers`` and blocked on its
+own ``WorkerRecord.wake`` lock. A submitter, under ``lock``, pops the most recently idle
+worker, sets its ``handed`` entry and releases its ``wake``; only when ``idlers`` is empty
+does it start a new worker (below ``max_workers``) or put the entry on ``tasks`` (at it).
+A worker whose ``get_nowait`` finds nothing looks at ``tasks`` once more under ``lock``
+and joins ``idlers`` only if it is still empty. Puts and joins both happen under the
+lock, so the invariant holds exactly:
+
+    **an entry waits in ``tasks`` only while no worker is idle and the pool is at
+    ``max_workers``** (``not idlers or tasks is empty``, and ``tasks is empty or
+    alive == max_workers``, whenever ``lock`` is free and the pool is running).
+
+Hence no task waits behind a worker that could run it, and work in which every task
+waits for a later one cannot deadlock below ``max_workers``. Before starting a thread a
+submitter yields the GIL once (``time.sleep(0)``), so workers finishing a quick task can
+become idle first: without it a burst of submissions keeps the GIL while they wait for
+it, and a large pool grows to hundreds of threads that one idle worker could have served.
+
+Invariants:
     * Every entry put on ``tasks`` is taken exactly once: by a worker (which runs it or,
       if its future was cancelled, skips it) or by a drain (cancelling shutdown, broken
-      pool), which resolves it. ``_STOP`` is put only after intake stopped, so every
-      entry accepted before it is ahead of it, and a worker passes it on before exiting.
-    * Submission checks the state and puts the entry under ``lock``; shutdown changes
-      the state under ``lock``. So nothing is put after the last worker may have left.
-    * A worker retires (idle timeout) only under ``lock`` and only while ``tasks`` is
-      empty; since puts happen under the same lock, a retiring worker never strands a
-      task. ``alive`` counts the workers that are capacity.
+      pool), which resolves it. Every handed entry is run by the worker it was handed to.
+    * Submission checks the state and puts or hands the entry under ``lock``; shutdown
+      changes the state and hands ``_STOP`` to every idle worker under ``lock``; a busy
+      worker that finds ``tasks`` empty under ``lock`` once intake stopped exits. So
+      nothing is accepted after the last worker may have left, and none is stranded.
+    * A worker retires (idle timeout) only under ``lock`` and only while still on
+      ``idlers`` (no entry was handed to it). ``alive`` counts the workers that are
+      capacity.
     * With ``max_queue``, ``slots`` holds one token per free queue place. A submitter
-      takes a token before queueing a task; the worker that takes the task returns it.
-      Blocked submitters wait in ``slots.get`` (C-level, interruptible by Ctrl-C) and are
-      woken by a returned token or by ``_STOP``, which each passes on.
-    * A submission starts a new worker unless an idle one is free: ``idle - claimed``
-      counts idle workers that no earlier put already counts on, so a burst of
-      submissions starts threads up to ``max_workers`` even while one worker flickers
-      between idle and busy (a plain "is anyone idle?" test starves the pool of threads).
+      takes a token before queueing a task, and gives it back at once if the task is
+      handed or starts a worker; the worker that takes a task from ``tasks`` returns
+      its token. Blocked submitters wait in ``slots.get`` (C-level, interruptible by
+      Ctrl-C) and are woken by a returned token or by ``_STOP``, which each passes on.
     * ``submitted == completed + failed + cancelled + queued + busy`` whenever the pool
       is quiescent, and ``queued`` is derived from that identity.
 """
@@ -90,7 +106,7 @@ POLICIES: Final = ("block", "reject", "caller_runs", "drop_oldest")
 
 _RUNNING, _SHUTDOWN, _BROKEN = "running", "shut down", "broken"
 
-# Put on the task queue (and the slot queue) when intake stops; passed from thread to thread.
+# Handed to idle workers, and put on the slot queue, when intake stops.
 _STOP: Final = None
 # Returned by Core.wait_for_work when an idle worker retires.
 _RETIRE: Final = object()
@@ -122,13 +138,7 @@ class Core:
         hooks: PoolHooks | None = None,
         watchdog: float | None = None,
     ) -> None:
-        self.token = token
-        self.hooks = HookSet.of(hooks)  # None unless some event is actually watched
-        self.task_ids = itertools.count()  # hooks only (next() is atomic, even without a GIL)
-        self.map_ids = itertools.count()  # hooks only
-        self.watchdog = watchdog
-        self.watch_stop = threading.Event()
-        self.watch_thread: threading.Thread | None = None
+        # -- settings: set here, never changed (read by any thread without the lock) --
         self.max_workers = max_workers
         self.prefix = prefix
         self.initializer = initializer
@@ -140,36 +150,44 @@ class Core:
         self.min_workers = min_workers
         self.idle_timeout = idle_timeout
         self.log_unretrieved = log_unretrieved
+        self.token = token
+        self.hooks = HookSet.of(hooks)  # None unless some event is actually watched
+        self.watchdog = watchdog
 
-        self.tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.slots: queue.SimpleQueue[Any] | None = None
+        # -- thread-safe on their own (C-level queues, counters, events) ----------------
+        self.tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()  # entries: see the module
+        self.slots: queue.SimpleQueue[Any] | None = None  # one token per free queue place
         if max_queue is not None:
             self.slots = queue.SimpleQueue()
             for _ in range(max_queue):
                 self.slots.put(True)
+        self.task_ids = itertools.count()  # hooks only (next() is atomic, even without a GIL)
+        self.map_ids = itertools.count()  # hooks only
+        self.late_cancelled: deque[int] = deque()  # counts from lock-free paths (appends)
+        self.watch_stop = threading.Event()
 
+        # -- guarded by `lock` --------------------------------------------------------------
         self.lock = threading.Lock()
-        self.workers: set[WorkerRecord] = set()  # every live worker thread
-        self.alive = 0  # workers that count as capacity (not retiring)
-        self.idle = 0  # workers waiting in tasks.get()
-        self.claimed = 0  # idle workers already counted on to take an entry put since
-        self.runs: weakref.WeakSet[MapRun] = weakref.WeakSet()  # map runs, for _drain
-        # One item per entry a busy worker took while claims were out (see _work_loop).
-        self.steals: deque[None] = deque()
         self.state = _RUNNING
         self.broken_message = ""
         self.broken_cause: BaseException | None = None
-        self.abandoned = False  # a shutdown gave up waiting: interpreter exit will not wait
+        self.workers: set[WorkerRecord] = set()  # every live worker thread
+        self.alive = 0  # workers that count as capacity (not retiring)
+        self.idlers: list[WorkerRecord] = []  # idle workers, the most recently idle last
+        self.runs: weakref.WeakSet[MapRun] = weakref.WeakSet()  # map runs, for _drain
         self.inline = 0  # tasks running in a submitter's thread
         self.next_index = 0
-        # Totals; the live workers' own counters are added in statistics().
+        # Totals; the live workers' own counters (in their records) are added by statistics().
         self.submitted = 0
         self.completed = 0
         self.failed = 0
         self.cancelled = 0
         self.rejected = 0
-        self.late_cancelled: deque[int] = deque()  # counts from lock-free paths
         self.in_shutdown: set[threading.Thread] = set()  # threads inside shutdown()
+
+        # -- written once by one thread, read without the lock ------------------------------
+        self.abandoned = False  # a shutdown gave up waiting: interpreter exit will not wait
+        self.watch_thread: threading.Thread | None = None
 
     # -- intake ------------------------------------------------------------------------
 
@@ -223,54 +241,56 @@ class Core:
         self._accept(entry)
         return True
 
-    def fold_steals(self) -> None:
-        """Drop the claims that busy workers' takes made stale (lock held).
-
-        A claim says "an idle worker will take an entry put since". When a busy worker
-        takes an entry first (its ``get_nowait``), no idle worker wakes for it, and the
-        claim would stay forever: every later burst would start threads while idle ones
-        wait. Claims are interchangeable, so each recorded take cancels one.
-        """
-        steals = self.steals
-        taken = 0
-        with contextlib.suppress(IndexError):
-            for _ in range(len(steals)):
-                steals.popleft()
-                taken += 1
-        self.claimed = max(0, self.claimed - taken)
-
     def _spawn_for(self, entry: Task) -> bool:
-        """Start a worker for ``entry`` if the pool may grow and nobody idle will take it."""
+        """Give ``entry`` to an idle worker or a new one, bypassing the (full) queue;
+        ``False`` if no worker is idle and the pool is at ``max_workers``."""
         with self.lock:
             self.check_open()
-            if self.steals:
-                self.fold_steals()
-            if self.idle > self.claimed or self.alive >= self.max_workers:
+            if self.idlers:
+                self.submitted += 1
+                self._hand(self.idlers.pop(), entry)
+                return True
+            if self.alive >= self.max_workers:
                 return False
             self._spawn(entry)
             return True
 
+    def _hand(self, ws: WorkerRecord, entry: object) -> None:
+        """Give ``entry`` to the idle worker ``ws``, just taken off ``idlers`` (lock held)."""
+        ws.handed = entry
+        ws.wake.release()
+
     def _accept(self, entry: Task) -> None:
-        """Queue ``entry`` or start a worker for it; the caller holds a slot if bounded."""
+        """Hand ``entry`` to an idle worker, start one for it, or queue it (only at
+        ``max_workers``); the caller holds a queue place if the queue is bounded."""
         slots = self.slots
+        if not self.idlers and 0 < self.alive < self.max_workers:
+            # About to start a thread (a hint, read without the lock): first let workers
+            # that are finishing a task run and become idle. A thread start costs tens of
+            # microseconds, and the submitter would otherwise keep the GIL through a
+            # burst while they wait for it, so bursts of quick tasks grew pools far
+            # beyond need (see the engine's docstring).
+            time.sleep(0)
         with self.lock:
             if self.state != _RUNNING or _process.exiting:
                 if slots is not None:
                     slots.put(True)
                 raise self.closed_error()
-            if self.steals:
-                self.fold_steals()
-            if self.idle > self.claimed:
-                self.claimed += 1  # an idle worker will take it: do not start another
+            idlers = self.idlers
+            if idlers:
+                if slots is not None:
+                    slots.put(True)  # never queued: the place is free again
+                self.submitted += 1
+                self._hand(idlers.pop(), entry)
             elif self.alive < self.max_workers:
                 if slots is not None:
                     # Never queued: the new worker runs it first. Returned before the
                     # thread starts, so the task itself finds the place free.
                     slots.put(True)
                 self._spawn(entry)  # if this raises, the task was never accepted
-                return
-            self.tasks.put(entry)
-            self.submitted += 1
+            else:
+                self.tasks.put(entry)
+                self.submitted += 1
 
     def _overflow(self, entry: Task) -> bool:
         """Apply the overflow policy: the bounded queue has no free place."""
@@ -374,18 +394,18 @@ class Core:
                 self.runs.add(run)
             tokens = min(run.add(start, calls), self.max_workers)
             self.submitted += len(calls)
-            if self.steals:
-                self.fold_steals()
-            claim = max(0, min(tokens, self.idle - self.claimed))
-            self.claimed += claim
+            idlers = self.idlers
+            while tokens and idlers:
+                self._hand(idlers.pop(), run)
+                tokens -= 1
             interrupt: BaseException | None = None
-            for _ in range(min(tokens - claim, self.max_workers - self.alive)):
+            for _ in range(min(tokens, self.max_workers - self.alive)):
                 alive = self.alive
                 try:
-                    self._spawn(None)
+                    self._spawn(run)
                 except BaseException as exc:
                     if self.alive > alive:  # a Ctrl-C in start(), after the thread ran
-                        self.claimed += 1
+                        tokens -= 1
                     if self.alive == 0:
                         run.pending.clear()
                         self.submitted -= len(calls)
@@ -395,10 +415,7 @@ class Core:
                     else:
                         logger.warning("could not start a worker thread; %d alive", self.alive)
                     break
-                # The new worker takes one of the tokens put below, from the queue: count
-                # it as claimed, or while it waits (or takes an entry meant for another
-                # idle worker) it looks like spare capacity.
-                self.claimed += 1
+                tokens -= 1  # the new worker starts with the run
             put = self.tasks.put
             for _ in range(tokens):
                 put(run)
@@ -500,8 +517,9 @@ class Core:
         A task given as ``first`` is counted as submitted once its thread runs.
         """
         ws = WorkerRecord(unique_name(self.prefix), self.next_index)
+        ws.first = first
         if type(first) is tuple:
-            ws.first = ws.task = first
+            ws.task = first
             ws.items = 1
             ws.started = time.monotonic()
         # The first entry travels in the record, not the thread's arguments, which
@@ -529,35 +547,37 @@ class Core:
             self.submitted += 1
 
     def wait_for_work(self, ws: WorkerRecord) -> Any:
-        """Block until an entry arrives; ``_RETIRE`` after ``idle_timeout`` of nothing."""
-        timeout = self.idle_timeout
+        """Wait for an entry, the queue having looked empty; ``_RETIRE`` or ``_STOP`` to exit.
+
+        Under the lock, the queue is looked at once more (entries are put only under it):
+        an entry found there is taken, and its queue place given back. Otherwise the
+        worker joins ``idlers`` and blocks on its own wake lock until a submitter hands it
+        an entry, shutdown hands it ``_STOP``, or ``idle_timeout`` lets it retire.
+        """
         with self.lock:
-            self.idle += 1
-            ws.idle = True
-        entry: Any = _RETIRE
-        try:
-            while True:
-                try:
-                    entry = self.tasks.get(timeout=timeout)
-                    return entry
-                except queue.Empty:
-                    with self.lock:
-                        # Puts happen under this lock, so an empty queue here stays empty
-                        # until this worker is no longer counted as capacity, nor as idle
-                        # (a submitter that saw it idle would count on it to come).
-                        if self.tasks.empty() and self.alive > self.min_workers:
-                            ws.retiring = True
-                            self.alive -= 1
-                            self.idle -= 1
-                            ws.idle = False
-                            return _RETIRE
-        finally:
-            if ws.idle:
-                with self.lock:
-                    self.idle -= 1
-                    if entry is not _RETIRE and self.claimed:
-                        self.claimed -= 1  # the entry this worker took was counted on it
-                    ws.idle = False
+            try:
+                entry = self.tasks.get_nowait()
+            except queue.Empty:
+                if self.state != _RUNNING:
+                    return _STOP  # nothing left to take, and nothing will come
+                self.idlers.append(ws)
+            else:
+                if self.slots is not None and type(entry) is tuple:
+                    self.slots.put(True)  # the task left the queue: one more place
+                return entry
+        timeout = -1 if self.idle_timeout is None else self.idle_timeout
+        wake = ws.wake
+        while not wake.acquire(timeout=timeout):
+            with self.lock:
+                # Still idle (no submitter took it off the list meanwhile): retire if
+                # the pool may shrink, else wait again.
+                if self.alive > self.min_workers and ws in self.idlers:
+                    self.idlers.remove(ws)
+                    ws.retiring = True
+                    self.alive -= 1
+                    return _RETIRE
+        entry, ws.handed = ws.handed, None
+        return entry
 
     def init_thread(self, ws: WorkerRecord) -> bool:
         """Run the initializer and the Worker's setup in the new thread; break on failure."""
@@ -658,8 +678,13 @@ class Core:
         return tasks, [(run, chunks) for run, chunks in runs if chunks]
 
     def _stop_intake(self) -> None:
-        """Wake idle workers to exit and blocked submitters to fail (lock held)."""
-        self.tasks.put(_STOP)
+        """Wake idle workers to exit and blocked submitters to fail (lock held).
+
+        Busy workers exit when they find the queue empty (``wait_for_work``).
+        """
+        idlers = self.idlers
+        while idlers:
+            self._hand(idlers.pop(), _STOP)
         if self.slots is not None:
             self.slots.put(_STOP)
 
@@ -811,7 +836,7 @@ class Core:
             return PoolStatistics(
                 max_workers=self.max_workers,
                 workers=len(self.workers),
-                idle=self.idle,
+                idle=len(self.idlers),
                 busy=busy,
                 queued=queued,
                 submitted=self.submitted,
@@ -857,7 +882,8 @@ class Core:
         for ws in self.workers:
             entries += [ws.first, ws.task]
         self.workers.clear()
-        self.alive = self.idle = self.claimed = 0
+        self.alive = 0
+        self.idlers.clear()
         for entry in entries:
             if type(entry) is tuple:
                 fut = entry[0]
@@ -1014,31 +1040,21 @@ def _work_loop(core: Core, ws: WorkerRecord) -> None:
     log_unretrieved = core.log_unretrieved
     hooks = core.hooks
     get_nowait = core.tasks.get_nowait
-    steals = core.steals
     slots = core.slots
     empty = queue.Empty
-    entry, ws.first = ws.first, None
-    queued = entry is None  # a spawned worker's first task never sat in the queue
+    entry, ws.first = ws.first, None  # a new worker's first entry, handed at its start
     while True:
         if entry is None:
-            queued = True
             try:
                 entry = get_nowait()
             except empty:
-                entry = core.wait_for_work(ws)
+                entry = core.wait_for_work(ws)  # handed, or taken there: no place to return
+                if entry is _STOP or entry is _RETIRE:
+                    return
             else:
-                # A hint, read without the lock (see fold_steals): a take it misses
-                # leaves a claim that only makes the pool start a thread too many.
-                if core.claimed:
-                    steals.append(None)
-            if entry is _STOP:
-                core.tasks.put(_STOP)  # pass it on to the next worker
-                return
-            if entry is _RETIRE:
-                return
+                if slots is not None and type(entry) is tuple:
+                    slots.put(True)  # the task left the queue: one more place
         if type(entry) is tuple:
-            if slots is not None and queued:
-                slots.put(True)  # the task left the queue: one more place for submitters
             ws.task = entry
             ws.items = 1
             ws.started = time.monotonic()

@@ -173,7 +173,7 @@ class WorkerRecord:
         "completed",
         "failed",
         "first",
-        "idle",
+        "handed",
         "index",
         "instance",
         "items",
@@ -182,6 +182,7 @@ class WorkerRecord:
         "started",
         "task",
         "thread",
+        "wake",
     )
 
     def __init__(self, name: str, index: int) -> None:
@@ -193,6 +194,10 @@ class WorkerRecord:
         self.items = 0  # tasks/map items in `task`
         self.started = 0.0
         self.completed = self.failed = self.cancelled = 0
-        self.idle = False  # guarded by the core's lock
+        # Idle-worker hand-off: locked while the worker waits; the engine sets ``handed``
+        # and releases it, under its lock, when it takes this worker off its idle list.
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.handed: Any = None
         self.retiring = False  # guarded by the core's lock
         self.instance: Any = None  # the thread's Worker object (worker= pools)

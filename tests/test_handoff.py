@@ -1,0 +1,133 @@
+"""The hand-off to idle workers: a task waits in the queue only when nobody can run it.
+
+The engine's invariant (see ``threadkit._core``): an entry waits in the task queue only
+while no worker is idle and the pool is at ``max_workers``. These tests pin it directly,
+and pin what follows from it: gated work never deadlocks below the cap, bursts of quick
+tasks reuse idle workers, and elastic pools still retire and grow as documented.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import random
+import threading
+
+import pytest
+
+from helpers import WAIT, Gate, handoff_holds
+from threadkit import WorkerPool
+
+
+def wait_until_all_idle(pool: WorkerPool) -> int:
+    """Wait until every worker of ``pool`` is idle; return how many there are."""
+    for _ in range(int(WAIT / 0.001)):
+        stats = pool.statistics()
+        if stats.idle == stats.workers:
+            return stats.workers
+        threading.Event().wait(0.001)
+    raise AssertionError("the pool never went quiet")
+
+
+def test_tasks_go_to_idle_workers_then_new_ones_then_the_queue() -> None:
+    """Each submission is handed to an idle worker if one exists, starts a worker if the
+    pool may grow, and is queued only at the cap with every worker busy."""
+    gates = [Gate() for _ in range(5)]
+    with WorkerPool(3) as pool:
+        assert pool.submit(int, "1").result(WAIT) == 1
+        assert wait_until_all_idle(pool) == 1
+        futures = [pool.submit(gates[0])]
+        assert gates[0].started.wait(WAIT)
+        stats = pool.statistics()
+        assert (stats.workers, stats.queued) == (1, 0)  # the idle worker took it
+        for gate in gates[1:3]:
+            futures.append(pool.submit(gate))
+            assert gate.started.wait(WAIT)
+            assert handoff_holds(pool)
+        stats = pool.statistics()
+        assert (stats.workers, stats.busy, stats.queued) == (3, 3, 0)
+        futures += [pool.submit(gate) for gate in gates[3:]]
+        stats = pool.statistics()
+        assert (stats.workers, stats.queued) == (3, 2)  # at the cap: queued
+        assert handoff_holds(pool)
+        for gate in gates:
+            gate.open()
+        assert all(f.result(WAIT) is None for f in futures)
+        assert pool.statistics().workers == 3
+
+
+def test_a_map_is_handed_to_idle_workers_before_threads_start() -> None:
+    """A map's items go to the idle workers first; no thread starts while one is idle."""
+    with WorkerPool(8) as pool:
+        cf.wait([pool.submit(int) for _ in range(2)], timeout=WAIT)
+        before = wait_until_all_idle(pool)
+        items = [-i for i in range(1, before + 1)]
+        assert list(pool.map(abs, items)) == [-i for i in items]
+        assert pool.statistics().workers == before
+        assert handoff_holds(pool)
+
+
+def _gated_chain(max_workers: int, length: int, seed: int) -> bool:
+    """One trial: ``length`` tasks, each waiting for the next to start, submitted in a
+    random order to a pool with room for all of them. ``True`` if all ended."""
+    rng = random.Random(seed)
+    started = [threading.Event() for _ in range(length)]
+
+    def task(i: int) -> int:
+        started[i].set()
+        if i + 1 < length:
+            assert started[i + 1].wait(WAIT), f"task {i + 1} never started"
+        return i
+
+    order = list(range(length))
+    rng.shuffle(order)
+    pool = WorkerPool(max_workers)
+    try:
+        futures = []
+        for i in order:
+            futures.append(pool.submit(task, i))
+            if rng.random() < 0.3:
+                pool.submit(int).result(WAIT)  # let a worker go idle in between
+        done, _ = cf.wait(futures, timeout=WAIT)
+        return len(done) == length and all(f.exception() is None for f in futures)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def test_a_gated_chain_below_the_cap_never_deadlocks() -> None:
+    """Tasks that each wait for a later one all run when the pool has room for them."""
+    for seed in range(20):
+        assert _gated_chain(max_workers=6, length=6, seed=seed), seed
+
+
+@pytest.mark.slow
+def test_gated_chains_never_deadlock_below_the_cap_thousands_of_trials() -> None:
+    """2,000 randomized trials of gated work (sizes, orders, idle workers in between)."""
+    rng = random.Random(12345)
+    for trial in range(2000):
+        cap = rng.randint(2, 12)
+        length = rng.randint(1, cap)
+        assert _gated_chain(cap, length, seed=trial), (trial, cap, length)
+
+
+def _peak_threads(make: object, bursts: int, size: int) -> int:
+    """The most threads a pool had over ``bursts`` bursts of ``size`` no-op tasks."""
+    pool = make(2000)  # type: ignore[operator]
+    peak = 0
+    try:
+        for _ in range(bursts):
+            done, _ = cf.wait([pool.submit(int) for _ in range(size)], timeout=WAIT)
+            assert len(done) == size
+            peak = max(peak, threading.active_count())
+    finally:
+        pool.shutdown(wait=True)
+    return peak
+
+
+@pytest.mark.slow
+def test_bursts_start_no_more_threads_than_the_stdlib() -> None:
+    """30 bursts of 300 no-op tasks on a 2,000-thread pool start no more threads than
+    ThreadPoolExecutor does for the same bursts (it starts about 120 on two cores)."""
+    base = threading.active_count()
+    ours = _peak_threads(WorkerPool, 30, 300) - base
+    theirs = _peak_threads(cf.ThreadPoolExecutor, 30, 300) - base
+    assert ours <= theirs, (ours, theirs)
