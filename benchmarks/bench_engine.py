@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import gc
 import importlib
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from run import compare, noop, timed
 
 import threadkit
 
@@ -57,17 +57,6 @@ def load_baseline(rev: str, into: Path) -> Any:
             (package / name).write_text(text)
     sys.path.insert(0, str(into))
     return importlib.import_module("threadkit_baseline")
-
-
-def noop(x: object = None) -> object:
-    return x
-
-
-def timed(fn: Callable[[], object]) -> float:
-    gc.collect()
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def submit_wait(pool_type: Any, n: int) -> Callable[[], float]:
@@ -109,14 +98,6 @@ def peak_threads(pool_type: Any, bursts: int, size: int) -> Callable[[], float]:
         return float(peak)
 
     return run
-
-
-def compare(rounds: int, runners: dict[str, Callable[[], float]]) -> dict[str, float]:
-    samples: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            samples[name].append(run())
-    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,8 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from threadkit._ratelimit import RateLimiter
-from threadkit._sync import CapacityLimiter, Semaphore
+from threadkit import CapacityLimiter, RateLimiter, Semaphore
 
 
 def _pair_loop(acquire: Callable[[], object], release: Callable[[], object], n: int) -> float:

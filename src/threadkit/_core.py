@@ -90,7 +90,7 @@ from ._reports import (
     WorkerSnapshot,
     describe_callable,
 )
-from ._threads import current_frames, set_os_thread_name, unique_name
+from ._threads import current_frames, set_os_thread_name, started_anyway, unique_name
 from ._waiting import get_interruptibly, join_interruptibly
 from ._worker import CANCELLED, FAILED, PROCESS, WorkerRecord, start_worker, stop_worker
 
@@ -531,7 +531,7 @@ class Core:
         try:
             thread.start()
         except BaseException:
-            if not _thread_started(thread):
+            if not started_anyway(thread):
                 self.workers.discard(ws)
                 self.alive -= 1
                 raise
@@ -973,22 +973,6 @@ def _run_task_hooked(
             hook_raised(hooks.finished)
     fut._tk_finish(result)
     return 0
-
-
-def _thread_started(thread: threading.Thread) -> bool:
-    """After ``thread.start()`` raised: is the thread running (or about to) anyway?
-
-    ``Thread.start`` registers the thread in ``threading._limbo``, creates it, then waits
-    for it to signal that it started; a failure to create it removes it from ``_limbo``.
-    An interrupt during the wait leaves a thread that runs. (An interrupt before the
-    creation also leaves it in ``_limbo``: the bounded wait on its start tells them apart.)
-    """
-    if thread.ident is not None:
-        return True
-    if thread not in getattr(threading, "_limbo", {}):
-        return False
-    started = getattr(thread, "_started", None)
-    return started is None or bool(started.wait(1.0))
 
 
 def worker_main(core: Core, ws: WorkerRecord) -> None:

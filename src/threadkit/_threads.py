@@ -28,6 +28,7 @@ __all__ = [
     "dump_threads",
     "set_os_thread_name",
     "start_thread",
+    "started_anyway",
     "thread_name",
     "thread_snapshots",
     "unique_name",
@@ -419,3 +420,19 @@ def dump_threads(snapshots: Iterable[ThreadSnapshot] | None = None) -> str:
         else:
             lines.append("  (no Python frames)")
     return "\n".join(lines) + "\n"
+
+
+def started_anyway(thread: threading.Thread) -> bool:
+    """After ``thread.start()`` raised: is the thread running (or about to) anyway?
+
+    ``Thread.start`` registers the thread in ``threading._limbo``, creates it, then waits
+    for it to signal that it started; a failure to create it removes it from ``_limbo``.
+    An interrupt during the wait leaves a thread that runs. (An interrupt before the
+    creation also leaves it in ``_limbo``: the bounded wait on its start tells them apart.)
+    """
+    if thread.ident is not None:
+        return True
+    if thread not in getattr(threading, "_limbo", {}):
+        return False
+    started = getattr(thread, "_started", None)
+    return started is None or bool(started.wait(1.0))
