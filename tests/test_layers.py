@@ -22,34 +22,35 @@ FLOORS: dict[str, int] = {
     "_version": 0,
     "_errors": 0,
     "_validate": 0,
-    "_process": 0,
-    # 1: small tools
-    "_threads": 1,
-    "_waiting": 1,
-    "_reports": 1,
-    # 2: the primitives
-    "_cancel": 2,
-    "_futures": 2,
-    "_progress": 2,
-    "_signals": 2,
-    # 3: the vocabulary of a pool and of the limiters
-    "_hooks": 3,
-    "_worker": 3,
-    "_limited": 3,
-    # 4: map runs and the limiters
-    "_map": 4,
-    "_sync": 4,
-    "_ratelimit": 4,
-    # 5: the engine; 6: its face; 7: what stands on pools
-    "_core": 5,
-    "_pool": 6,
-    "_shutdown": 7,
-    # 8: the public face
-    "__init__": 8,
-    # 9: the demo wing, which sees only the public face
-    "_demo_server": 9,
-    "_demo": 9,
-    "__main__": 9,
+    "_waiting": 0,
+    "_reports": 0,
+    # 1: process-wide state (its exit hook waits through _waiting)
+    "_process": 1,
+    # 2: named threads (their name counters live in _process)
+    "_threads": 2,
+    # 3: the primitives
+    "_cancel": 3,
+    "_futures": 3,
+    "_progress": 3,
+    "_signals": 3,
+    # 4: the vocabulary of a pool and of the limiters
+    "_hooks": 4,
+    "_worker": 4,
+    "_limited": 4,
+    # 5: map runs and the limiters
+    "_map": 5,
+    "_sync": 5,
+    "_ratelimit": 5,
+    # 6: the engine; 7: its face; 8: what stands on pools
+    "_core": 6,
+    "_pool": 7,
+    "_shutdown": 8,
+    # 9: the public face
+    "__init__": 9,
+    # 10: the demo wing, which sees only the public face
+    "_demo_server": 10,
+    "_demo": 10,
+    "__main__": 10,
 }
 DEMO = {"_demo_server", "_demo", "__main__"}
 

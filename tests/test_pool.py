@@ -1194,3 +1194,93 @@ def test_stack_snapshots_pause_the_collector_on_3_11(monkeypatch: pytest.MonkeyP
     assert len(snaps) == 1
     assert seen == [sys.version_info >= (3, 12)]
     assert gc.isenabled()
+
+
+def test_log_unretrieved_must_be_a_bool() -> None:
+    """A truthy string is not taken for a yes: log_unretrieved refuses non-bools at once."""
+    with pytest.raises(TypeError, match="log_unretrieved must be a bool"):
+        WorkerPool(1, log_unretrieved="no")  # type: ignore[arg-type]
+
+
+def test_a_huge_shutdown_timeout_is_honoured_not_overflowed() -> None:
+    """shutdown(timeout=1e10), which the checks accept, waits for a running task in a
+    thread (where waits are not cut into slices) instead of raising OverflowError."""
+    errors: list[BaseException] = []
+    gate = Gate()
+    pool = WorkerPool(1)
+    fut = pool.submit(gate, 5)
+    assert gate.started.wait(WAIT)
+
+    def stop() -> None:
+        try:
+            pool.shutdown(wait=True, timeout=1e10)
+        except BaseException as exc:
+            errors.append(exc)
+
+    stopper = threading.Thread(target=stop)
+    stopper.start()
+    core = pool._core
+    for _ in range(int(WAIT / 0.001)):  # until the shutdown is about to wait
+        with core.lock:
+            if stopper in core.in_shutdown:
+                break
+        gate.opened.wait(0.001)
+    gate.open()
+    stopper.join(WAIT)
+    assert not stopper.is_alive()
+    assert errors == []
+    assert fut.result(WAIT) == 5
+
+
+SIGNAL_TO_A_WORKER_WHILE_LEAVING = """
+import signal, sys, threading, time
+import threadkit
+
+gate = threading.Event()
+ready = threading.Event()
+victim = []
+
+def hold():
+    victim.append(threading.get_ident())
+    ready.set()
+    gate.wait(60)
+
+def deliver():
+    ready.wait(10)
+    time.sleep(0.3)  # let the main thread fall asleep in its join first
+    signal.pthread_kill(victim[0], signal.SIGINT)
+
+threading.Thread(target=deliver, daemon=True).start()
+if sys.argv[1] == "graceful":
+    with threadkit.GracefulShutdown(grace=0.2) as shutdown:
+        shutdown.register(threading.Thread(target=hold)).start()
+        ready.wait(10)
+    # the block's end waits for the registered thread: a SIGINT ends that wait
+else:
+    pool = threadkit.WorkerPool(1)
+    pool.submit(hold)
+    ready.wait(10)
+    print("EXITING", flush=True)
+    # interpreter exit waits for the pool's running task: a SIGINT ends that wait
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX signals")
+@pytest.mark.parametrize("where", ["graceful", "exit"])
+def test_ctrl_c_delivered_to_another_thread_ends_the_waits_at_the_end(where: str) -> None:
+    """A SIGINT the kernel hands to another thread still ends the main thread's wait for
+    threads at the end of a GracefulShutdown block and at interpreter exit (status 130)."""
+    import subprocess
+
+    started = time.monotonic()
+    child = subprocess.run(
+        [sys.executable, "-c", SIGNAL_TO_A_WORKER_WHILE_LEAVING, where],
+        capture_output=True,
+        text=True,
+        timeout=45,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert child.returncode == 130, (child.returncode, child.stdout, child.stderr)
+    assert elapsed < 30, child.stderr  # the task would hold the process for 60 s

@@ -51,11 +51,13 @@ Invariants:
     * A worker retires (idle timeout) only under ``lock`` and only while still on
       ``idlers`` (no entry was handed to it). ``alive`` counts the workers that are
       capacity.
-    * With ``max_queue``, ``slots`` holds one token per free queue place. A submitter
-      takes a token before queueing a task, and gives it back at once if the task is
-      handed or starts a worker; the worker that takes a task from ``tasks`` returns
-      its token. Blocked submitters wait in ``slots.get`` (C-level, interruptible by
-      Ctrl-C) and are woken by a returned token or by ``_STOP``, which each passes on.
+    * With ``max_queue``, the free queue places are the tokens in ``slots`` plus the
+      ``unissued`` places never used yet (made on first use, so a huge bound costs
+      nothing). A submitter takes a token before queueing a task, and gives it back at
+      once if the task is handed or starts a worker; the worker that takes a task from
+      ``tasks`` returns its token. Blocked submitters wait in ``slots.get`` (C-level,
+      interruptible by Ctrl-C) and are woken by a returned token or by ``_STOP``, which
+      each passes on.
     * ``submitted == completed + failed + cancelled + queued + busy`` whenever the pool
       is quiescent, and ``queued`` is derived from that identity.
 """
@@ -156,11 +158,10 @@ class Core:
 
         # -- thread-safe on their own (C-level queues, counters, events) ----------------
         self.tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()  # entries: see the module
-        self.slots: queue.SimpleQueue[Any] | None = None  # one token per free queue place
+        # One token per free queue place that was used before (see _issue_place).
+        self.slots: queue.SimpleQueue[Any] | None = None
         if max_queue is not None:
             self.slots = queue.SimpleQueue()
-            for _ in range(max_queue):
-                self.slots.put(True)
         self.task_ids = itertools.count()  # hooks only (next() is atomic, even without a GIL)
         self.map_ids = itertools.count()  # hooks only
         self.late_cancelled: deque[int] = deque()  # counts from lock-free paths (appends)
@@ -177,6 +178,7 @@ class Core:
         self.runs: weakref.WeakSet[MapRun] = weakref.WeakSet()  # map runs, for _drain
         self.inline = 0  # tasks running in a submitter's thread
         self.next_index = 0
+        self.unissued = 0 if max_queue is None else max_queue  # places not made yet
         # Totals; the live workers' own counters (in their records) are added by statistics().
         self.submitted = 0
         self.completed = 0
@@ -225,6 +227,8 @@ class Core:
             token: object = _NO_PLACE
             with contextlib.suppress(queue.Empty):
                 token = slots.get_nowait()
+            if token is _NO_PLACE and self.unissued:  # (a hint: checked again below)
+                token = self._issue_place()
             if token is not _NO_PLACE:
                 self._accept_with(token, entry)
                 return True
@@ -240,6 +244,24 @@ class Core:
             return self._overflow(entry)
         self._accept(entry)
         return True
+
+    def _issue_place(self) -> object:
+        """A queue place never used before, if any is left; else ``_NO_PLACE``.
+
+        Places are made on first use, so a bound costs memory for the places a pool
+        really fills, not for ``max_queue`` (which may be huge).
+        """
+        with self.lock:
+            if self.unissued:
+                self.unissued -= 1
+                return True
+        return _NO_PLACE
+
+    def free_places(self) -> int:
+        """How many more tasks the bounded queue would take now (for tests and reports)."""
+        assert self.slots is not None
+        with self.lock:
+            return self.slots.qsize() + self.unissued
 
     def _spawn_for(self, entry: Task) -> bool:
         """Give ``entry`` to an idle worker or a new one, bypassing the (full) queue;

@@ -144,6 +144,8 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             raise ValueError(
                 f"min_workers must be <= max_workers ({max_workers}), got {min_workers}"
             )
+        if not isinstance(log_unretrieved, bool):
+            raise TypeError(f"log_unretrieved must be a bool, got {log_unretrieved!r}")
         grace = check_timeout(shutdown_grace, "shutdown_grace")
         if cancel_token is not None and not isinstance(cancel_token, CancelToken):
             raise TypeError(f"cancel_token must be a CancelToken, got {cancel_token!r}")
@@ -169,7 +171,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             submit_timeout=check_timeout(submit_timeout, "submit_timeout"),
             min_workers=min_workers,
             idle_timeout=check_timeout(idle_timeout, "idle_timeout"),
-            log_unretrieved=bool(log_unretrieved),
+            log_unretrieved=log_unretrieved,
             token=CancelToken() if parent is None else parent.child(),
             hooks=hooks,
             watchdog=watch,

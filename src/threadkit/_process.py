@@ -13,8 +13,9 @@ finds every global in one place and the fork and exit hooks see all of it:
 * The counters behind unique thread names and pool numbers.
 * ``hard_exit``: the one way threadkit ends the process without unwinding.
 
-This module imports nothing from threadkit: the engines and scopes it holds are seen
-through the small protocols below.
+This module stands on ``_waiting`` alone (interpreter exit waits for workers in slices
+a Ctrl-C can interrupt): the engines and scopes it holds are seen through the small
+protocols below.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import threading
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+from ._waiting import join_interruptibly
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -130,7 +133,7 @@ def _at_interpreter_exit() -> None:
             if not engine.abandoned:
                 threads += engine.worker_threads()
         for thread in threads:
-            thread.join()
+            join_interruptibly(thread, None)
     except KeyboardInterrupt:
         # From the records taken before the join: an interrupted join may already report
         # a running thread as stopped (before Python 3.13).

@@ -64,6 +64,7 @@ from ._signals import (
 from ._signals import exit_code as signal_exit_code
 from ._threads import thread_snapshots
 from ._validate import check_timeout
+from ._waiting import join_interruptibly
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -551,7 +552,7 @@ class GracefulShutdown:
         me = threading.current_thread()
         for thread in self._registered_threads():
             if thread is not me and thread.ident is not None:
-                thread.join()
+                join_interruptibly(thread, None)
         return errors
 
     def _graceful(
@@ -764,7 +765,7 @@ def _join_threads(
     for thread in threads:
         if thread is me or thread.ident is None:  # never started
             continue
-        thread.join(_remaining(deadline))
+        join_interruptibly(thread, _remaining(deadline))
         if thread.is_alive():
             late.append(thread)
     return late

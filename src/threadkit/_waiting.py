@@ -10,7 +10,8 @@ exec, so every process a task started would ignore Ctrl-C and ``terminate()``.)
 
 So every wait threadkit does on the main thread is cut into slices of at most
 ``MAIN_SLICE`` seconds: between slices the interpreter runs any pending handler. Other
-threads wait in one piece.
+threads wait in one piece, of at most ``threading.TIMEOUT_MAX`` seconds (a C-level wait
+refuses more): a timeout that argument checks accept is one every wait here honours.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ __all__ = [
 
 T = TypeVar("T")
 
+# The longest one C-level wait accepts (a longer timeout raises OverflowError).
+TIMEOUT_MAX = threading.TIMEOUT_MAX
+
 # The longest a main-thread wait goes without giving signal handlers a chance to run.
 MAIN_SLICE = 0.25
 
@@ -53,15 +57,15 @@ def wait_slice(seconds: float | None) -> float | None:
     """
     if in_main_thread():
         return MAIN_SLICE if seconds is None else min(seconds, MAIN_SLICE)
-    return None if seconds is None else min(seconds, threading.TIMEOUT_MAX)
+    return None if seconds is None else min(seconds, TIMEOUT_MAX)
 
 
 def acquire_interruptibly(lock: threading.Lock, timeout: float | None) -> bool:
     """``lock.acquire(timeout=...)`` (``None``: no limit), in slices on the main thread."""
     if not in_main_thread():
-        if timeout is None:
-            return lock.acquire()
-        return lock.acquire(timeout=min(timeout, threading.TIMEOUT_MAX))
+        return (
+            lock.acquire() if timeout is None else lock.acquire(timeout=min(timeout, TIMEOUT_MAX))
+        )
     end = None if timeout is None else time.monotonic() + timeout
     while True:
         step = MAIN_SLICE if end is None else max(0.0, min(MAIN_SLICE, end - time.monotonic()))
@@ -71,6 +75,10 @@ def acquire_interruptibly(lock: threading.Lock, timeout: float | None) -> bool:
             return False
 
 
+def _clamped(timeout: float | None) -> float | None:
+    return None if timeout is None else min(timeout, TIMEOUT_MAX)
+
+
 def get_interruptibly(get: Callable[[bool, float | None], T], timeout: float | None) -> T:
     """Call a queue's ``get(True, timeout)``, in slices when on the main thread.
 
@@ -78,7 +86,7 @@ def get_interruptibly(get: Callable[[bool, float | None], T], timeout: float | N
         queue.Empty: ``timeout`` passed with nothing to get.
     """
     if not in_main_thread():
-        return get(True, timeout)
+        return get(True, _clamped(timeout))
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         if deadline is None:
@@ -95,7 +103,7 @@ def get_interruptibly(get: Callable[[bool, float | None], T], timeout: float | N
 def join_interruptibly(thread: threading.Thread, timeout: float | None) -> None:
     """``thread.join(timeout)``, in slices when on the main thread."""
     if not in_main_thread():
-        thread.join(timeout)
+        thread.join(_clamped(timeout))
         return
     deadline = None if timeout is None else time.monotonic() + timeout
     while thread.is_alive():
