@@ -30,13 +30,13 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def run_script(script: str) -> subprocess.CompletedProcess[str]:
+def run_script(script: str, timeout: float = WAIT) -> subprocess.CompletedProcess[str]:
     """Run ``script`` in a child interpreter and return what it did."""
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script)],
         capture_output=True,
         text=True,
-        timeout=WAIT,
+        timeout=timeout,
         env=child_env(),
         check=False,
     )
@@ -424,3 +424,57 @@ def test_abandoned_maps_collected_by_ordinary_allocations_do_not_deadlock() -> N
         """
     )
     assert "NO DEADLOCK" in result.stdout, result.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_every_future_resolves_in_children_forked_while_threads_submit() -> None:
+    """Forks while two threads submit non-stop (tasks, caller_runs tasks, a map): in each
+    child, every future that submit had returned before the fork resolves.
+
+    Regression: a task a worker had just taken from the queue, or had been handed, lived
+    only in that worker's frame, which the child does not have; it stayed pending.
+    """
+    result = run_script(
+        """
+        import os, sys, threading, warnings
+        import concurrent.futures as cf
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        import threadkit
+
+        pool = threadkit.WorkerPool(3, max_queue=8, overflow="caller_runs")
+        futures = []
+        stop = threading.Event()
+
+        def submitter():
+            while not stop.is_set():
+                futures.append(pool.submit(abs, -1))
+
+        def mapper():
+            while not stop.is_set():
+                for _ in pool.map(abs, range(20), buffersize=4):
+                    pass
+
+        threads = [threading.Thread(target=submitter) for _ in range(2)]
+        threads.append(threading.Thread(target=mapper))
+        for thread in threads:
+            thread.start()
+        stuck = 0
+        for _ in range(40):
+            seen = list(futures[-2000:])  # what submit had returned so far
+            pid = os.fork()
+            if pid == 0:
+                _, not_done = cf.wait(seen, timeout=5)
+                os._exit(min(len(not_done), 100))
+            _, status = os.waitpid(pid, 0)
+            stuck += os.waitstatus_to_exitcode(status)
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+        pool.shutdown()
+        print("STUCK", stuck, flush=True)
+        """,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "STUCK 0" in result.stdout, result.stdout

@@ -176,7 +176,7 @@ class Core:
         self.alive = 0  # workers that count as capacity (not retiring)
         self.idlers: list[WorkerRecord] = []  # idle workers, the most recently idle last
         self.runs: weakref.WeakSet[MapRun] = weakref.WeakSet()  # map runs, for _drain
-        self.inline = 0  # tasks running in a submitter's thread
+        self.inline: dict[int, Task] = {}  # tasks running in submitters' threads, by id
         self.next_index = 0
         self.unissued = 0 if max_queue is None else max_queue  # places not made yet
         # Totals; the live workers' own counters (in their records) are added by statistics().
@@ -330,7 +330,7 @@ class Core:
             with self.lock:
                 self.check_open()
                 self.submitted += 1
-                self.inline += 1
+                self.inline[id(entry)] = entry
             self._run_inline(entry)
             return True
         if policy == "drop_oldest":
@@ -389,7 +389,7 @@ class Core:
         entry[4].run(task_token.set, self.token)
         outcome = _run_task(entry, ws, self.log_unretrieved, self.hooks)
         with self.lock:
-            self.inline -= 1
+            del self.inline[id(entry)]
             if outcome == 0:
                 self.completed += 1
             elif outcome == FAILED:
@@ -578,7 +578,7 @@ class Core:
         """
         with self.lock:
             try:
-                entry = self.tasks.get_nowait()
+                ws.task = entry = self.tasks.get_nowait()  # recorded as taken (for a fork)
             except queue.Empty:
                 if self.state != _RUNNING:
                     return _STOP  # nothing left to take, and nothing will come
@@ -598,7 +598,10 @@ class Core:
                     ws.retiring = True
                     self.alive -= 1
                     return _RETIRE
-        entry, ws.handed = ws.handed, None
+        # Recorded as the running entry before it leaves ``handed``: a forked child
+        # must find it in one or the other.
+        entry = ws.task = ws.handed
+        ws.handed = None
         return entry
 
     def init_thread(self, ws: WorkerRecord) -> bool:
@@ -844,7 +847,7 @@ class Core:
             while late:
                 self.cancelled += late.popleft()
             completed, failed, cancelled = self.completed, self.failed, self.cancelled
-            busy, items = self.inline, self.inline
+            busy = items = len(self.inline)
             ages: list[float] = []
             for ws in self.workers:
                 completed += ws.completed
@@ -902,10 +905,18 @@ class Core:
             except queue.Empty:
                 break
         for ws in self.workers:
-            entries += [ws.first, ws.task]
+            entries += [ws.first, ws.task, ws.handed]
+        entries += self.inline.values()  # running in submitters' threads: not here either
+        while True:
+            try:
+                entries += self.runs  # every map run, whoever holds its tokens
+                break
+            except RuntimeError:  # pragma: no cover - a run collected mid-copy
+                continue
         self.workers.clear()
         self.alive = 0
         self.idlers.clear()
+        self.inline.clear()
         for entry in entries:
             if type(entry) is tuple:
                 fut = entry[0]
@@ -1052,7 +1063,9 @@ def _work_loop(core: Core, ws: WorkerRecord) -> None:
     while True:
         if entry is None:
             try:
-                entry = get_nowait()
+                # Recorded in the same step as it is taken: a fork in between would leave
+                # the child a future that no structure of its pool holds.
+                ws.task = entry = get_nowait()
             except empty:
                 entry = core.wait_for_work(ws)  # handed, or taken there: no place to return
                 if entry is _STOP or entry is _RETIRE:
