@@ -1284,3 +1284,33 @@ def test_ctrl_c_delivered_to_another_thread_ends_the_waits_at_the_end(where: str
     elapsed = time.monotonic() - started
     assert child.returncode == 130, (child.returncode, child.stdout, child.stderr)
     assert elapsed < 30, child.stderr  # the task would hold the process for 60 s
+
+
+@pytest.mark.slow
+def test_short_lived_pools_leave_nothing_behind() -> None:
+    """Thousands of pools made and shut down (inside a GracefulShutdown block, which
+    registers them) leave no memory behind.
+
+    Regression: every pool left ~85 bytes for good: a process-wide thread-name counter
+    kept an entry for each pool's own prefix.
+    """
+    import tracemalloc
+
+    def cycle(count: int) -> None:
+        for _ in range(count):
+            with WorkerPool(1) as pool:
+                pool.submit(int).result(WAIT)
+
+    with threadkit.GracefulShutdown(signals=()):
+        cycle(100)  # warm up caches and free lists
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot()
+            cycle(2000)
+            gc.collect()
+            after = tracemalloc.take_snapshot()
+        finally:
+            tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert grown / 2000 < 20, f"{grown / 2000:.0f} bytes left per pool"

@@ -83,7 +83,7 @@ from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
 from ._futures import TaskFuture
 from ._hooks import HookedFuture, HookSet, PoolHooks, emit, hook_raised, new_event
 from ._map import Chunk, MapRun, count
-from ._process import this_thread
+from ._process import pool_numbers, this_thread
 from ._reports import (
     DroppedTask,
     PoolStatistics,
@@ -142,7 +142,8 @@ class Core:
     ) -> None:
         # -- settings: set here, never changed (read by any thread without the lock) --
         self.max_workers = max_workers
-        self.prefix = prefix
+        self.own_prefix = not prefix  # named WorkerPool-<n>, n unique in the process
+        self.prefix = prefix or f"WorkerPool-{next(pool_numbers)}"
         self.initializer = initializer
         self.initargs = initargs
         self.worker_factory = worker_factory
@@ -538,7 +539,10 @@ class Core:
 
         A task given as ``first`` is counted as submitted once its thread runs.
         """
-        ws = WorkerRecord(unique_name(self.prefix), self.next_index)
+        # A prefix of the pool's own is unique already: its workers are numbered by the
+        # pool, and no process-wide counter keeps an entry for every pool ever made.
+        name = f"{self.prefix}_{self.next_index}" if self.own_prefix else unique_name(self.prefix)
+        ws = WorkerRecord(name, self.next_index)
         ws.first = first
         if type(first) is tuple:
             ws.task = first

@@ -20,7 +20,7 @@ from ._core import POLICIES, Core, OverflowPolicy
 from ._futures import TaskFuture
 from ._hooks import PoolHooks
 from ._map import MapIterator, MapRun
-from ._process import innermost_scope, pool_numbers, register_engine
+from ._process import innermost_scope, register_engine
 from ._progress import ProgressArg, make_progress
 from ._reports import PoolStatistics, ShutdownReport, WorkerSnapshot, describe_callable
 from ._validate import check_int, check_timeout
@@ -162,7 +162,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         self._grace = grace
         self._core = Core(
             max_workers=max_workers,
-            prefix=thread_name_prefix or f"WorkerPool-{next(pool_numbers)}",
+            prefix=thread_name_prefix,
             initializer=initializer,
             initargs=tuple(initargs),
             worker_factory=worker,
