@@ -983,7 +983,7 @@ def test_a_parent_token_cancels_the_pools_token() -> None:
         parent.cancel("stop")
         assert pool.submit(lambda: pool.cancel_token.cancelled).result(WAIT)
     with pytest.raises(TypeError, match="cancel_token"):
-        WorkerPool(1, cancel_token="nope")  # type: ignore[arg-type]
+        WorkerPool(1, cancel_token="nope")  # type: ignore[call-overload]
 
 
 def test_a_task_run_inline_by_caller_runs_sees_the_token() -> None:

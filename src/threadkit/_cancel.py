@@ -229,7 +229,7 @@ class CancelToken:
         pending = self._mark(reason)
         if pending is None:
             return False
-        marked = [self]
+        marked: list[CancelToken] = [self]
         # Iterative, so a deep chain of children cannot exhaust the stack.
         while pending:
             node = pending.pop()

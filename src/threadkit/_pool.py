@@ -50,7 +50,18 @@ import traceback
 import weakref
 from collections import deque
 from concurrent.futures import CancelledError, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, ParamSpec, TypeVar, final
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Generic,
+    Literal,
+    Never,
+    ParamSpec,
+    TypeVar,
+    final,
+    overload,
+)
 
 from ._cancel import CancelToken, _current_token, _thread_token
 from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
@@ -674,7 +685,7 @@ class _Core:
             return False
         if method is not None:
             thread = threading.current_thread().name
-            emit(method, TaskEvent(task_id, shown, thread, None, error))
+            emit(method, TaskEvent(task_id, shown, thread, None, error))  # pyright: ignore[reportPossiblyUnboundVariable]
         return True
 
     def _drain(self) -> tuple[list[_Task], list[tuple[MapRun, list[Chunk]]]]:
@@ -1224,6 +1235,50 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             ``initializer``).
         ValueError: An argument is out of range (``max_workers=0``, an unknown policy).
     """
+
+    # A pool without ``worker=`` is a WorkerPool[Never, Never]: type checkers then reject
+    # its put() and process(), which raise TypeError at run time.
+    @overload
+    def __init__(
+        self: WorkerPool[Never, Never],
+        max_workers: int | None = None,
+        thread_name_prefix: str = "",
+        initializer: Callable[..., object] | None = None,
+        initargs: Iterable[Any] = (),
+        *,
+        worker: None = None,
+        max_queue: int | None = None,
+        overflow: OverflowPolicy = "block",
+        submit_timeout: float | None = None,
+        min_workers: int = 0,
+        idle_timeout: float | None = None,
+        shutdown_grace: float = 2.0,
+        log_unretrieved: bool = True,
+        cancel_token: CancelToken | None = None,
+        hooks: PoolHooks | None = None,
+        watchdog: float | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        thread_name_prefix: str = "",
+        initializer: Callable[..., object] | None = None,
+        initargs: Iterable[Any] = (),
+        *,
+        worker: Callable[[], Worker[In, Out]],
+        max_queue: int | None = None,
+        overflow: OverflowPolicy = "block",
+        submit_timeout: float | None = None,
+        min_workers: int = 0,
+        idle_timeout: float | None = None,
+        shutdown_grace: float = 2.0,
+        log_unretrieved: bool = True,
+        cancel_token: CancelToken | None = None,
+        hooks: PoolHooks | None = None,
+        watchdog: float | None = None,
+    ) -> None: ...
 
     def __init__(
         self,

@@ -243,7 +243,7 @@ class RateLimiterStatistics:
 
 
 @final
-@attrs.define(eq=False, repr=False)
+@attrs.define(eq=False, repr=False, init=False)
 class RateLimiter:
     """A thread-safe token bucket: at most ``rate`` acquisitions a second on average.
 
@@ -287,6 +287,20 @@ class RateLimiter:
     _bucket: _Bucket = attrs.field(init=False)
 
     _KEYED: ClassVar[bool] = False
+
+    # A written-out signature, so type checkers and the docs see the public names (attrs
+    # would name the parameters after the private fields); attrs still converts them.
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[threading.Event, float], object] | None = None,
+    ) -> None:
+        self.__attrs_init__(  # pyright: ignore[reportAttributeAccessIssue]
+            rate, burst, clock=clock, wait=wait
+        )
 
     def __attrs_post_init__(self) -> None:
         self._engine = _Engine(self._rate, self._burst, self._clock, self._wait)
@@ -418,7 +432,7 @@ class KeyedRateLimiterStatistics:
 
 
 @final
-@attrs.define(eq=False, repr=False)
+@attrs.define(eq=False, repr=False, init=False)
 class KeyedRateLimiter(Generic[K]):
     """A token bucket per key: at most ``rate`` acquisitions a second for each key.
 
@@ -457,6 +471,20 @@ class KeyedRateLimiter(Generic[K]):
     _sweep_at: int = attrs.field(init=False, default=_MIN_SWEEP)
 
     _KEYED: ClassVar[bool] = True
+
+    # A written-out signature, so type checkers and the docs see the public names (attrs
+    # would name the parameters after the private fields); attrs still converts them.
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[threading.Event, float], object] | None = None,
+    ) -> None:
+        self.__attrs_init__(  # pyright: ignore[reportAttributeAccessIssue]
+            rate, burst, clock=clock, wait=wait
+        )
 
     def __attrs_post_init__(self) -> None:
         self._engine = _Engine(self._rate, self._burst, self._clock, self._wait)

@@ -382,7 +382,7 @@ class GracefulShutdown:
                 raise TypeError(
                     f"register() needs a WorkerPool, a Thread or a callable, got {target!r}"
                 )
-        return target
+        return target  # pyright: ignore[reportReturnType] (narrowed by isinstance above)
 
     def add_cleanup(self, fn: Callable[[], object]) -> Callable[[], object]:
         """Run ``fn()`` when the block is left, after the pools are shut down.

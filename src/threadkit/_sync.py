@@ -273,7 +273,7 @@ class SemaphoreStatistics:
 
 
 @final
-@attrs.define(eq=False, repr=False)
+@attrs.define(eq=False, repr=False, init=False)
 class Semaphore:
     """A bounded, FIFO-fair semaphore with weighted acquire.
 
@@ -302,6 +302,11 @@ class Semaphore:
     _permits: _Permits = attrs.field(init=False)
 
     _KEYED: ClassVar[bool] = False
+
+    # A written-out signature, so type checkers and the docs see ``total`` (attrs would
+    # name the parameter after the private field); attrs still validates it.
+    def __init__(self, total: int) -> None:
+        self.__attrs_init__(total)  # pyright: ignore[reportAttributeAccessIssue]
 
     def __attrs_post_init__(self) -> None:
         self._permits = _Permits(self._total)
@@ -473,7 +478,7 @@ class CapacityLimiterStatistics:
 
 
 @final
-@attrs.define(eq=False, repr=False)
+@attrs.define(eq=False, repr=False, init=False)
 class CapacityLimiter:
     """A FIFO-fair pool of tokens whose size can change while it is in use.
 
@@ -503,6 +508,11 @@ class CapacityLimiter:
     _permits: _Permits = attrs.field(init=False)
 
     _KEYED: ClassVar[bool] = False
+
+    # A written-out signature, so type checkers and the docs see ``total`` (attrs would
+    # name the parameter after the private field); attrs still validates it.
+    def __init__(self, total: int) -> None:
+        self.__attrs_init__(total)  # pyright: ignore[reportAttributeAccessIssue]
 
     def __attrs_post_init__(self) -> None:
         self._permits = _Permits(self._total, self._holders)
@@ -717,7 +727,7 @@ class KeyedLimiterStatistics:
 
 
 @final
-@attrs.define(eq=False, repr=False)
+@attrs.define(eq=False, repr=False, init=False)
 class KeyedLimiter(Generic[K]):
     """At most ``limit_per_key`` concurrent holders per key: per host, per tenant.
 
@@ -744,6 +754,11 @@ class KeyedLimiter(Generic[K]):
     _entries: dict[K, _Permits] = attrs.field(init=False, factory=dict)
 
     _KEYED: ClassVar[bool] = True
+
+    # A written-out signature, so type checkers and the docs see ``limit_per_key`` (attrs would
+    # name the parameter after the private field); attrs still validates it.
+    def __init__(self, limit_per_key: int) -> None:
+        self.__attrs_init__(limit_per_key)  # pyright: ignore[reportAttributeAccessIssue]
 
     @property
     def limit_per_key(self) -> int:

@@ -94,8 +94,11 @@ class Worker(Generic[In, Out]):
         Raising here breaks the pool: pending items fail with :class:`BrokenPool`.
         """
 
-    def process(self, item: In) -> Out:
+    def process(self, item: In, /) -> Out:
         """Do the job for one item and return its result.
+
+        ``item`` is positional-only, so an override may name it as it likes
+        (``def process(self, path: str) -> bytes``).
 
         Raises:
             Exception: Whatever it raises goes to the item's future and to
@@ -106,7 +109,7 @@ class Worker(Generic[In, Out]):
     def teardown(self) -> None:
         """Release this thread's state; runs once, in the worker thread, at its end."""
 
-    def on_error(self, item: In, exc: Exception) -> None:
+    def on_error(self, item: In, exc: Exception, /) -> None:
         """Called in the worker thread when :meth:`process` raised ``exc`` for ``item``.
 
         The exception still goes to the item's future; use this hook to log, count, or
