@@ -59,6 +59,11 @@ class _DeadlineExceededType(enum.Enum):
 
 #: The reason of a token cancelled because its deadline (or an ancestor's) passed.
 DeadlineExceeded: Final = _DeadlineExceededType.DEADLINE_EXCEEDED
+"""The reason of a token cancelled because its deadline (or an ancestor's) passed.
+
+Test for it with ``token.reason is threadkit.DeadlineExceeded``; it prints as
+``deadline exceeded``.
+"""
 
 #: The token of the pool task running in this context; the pool sets it per task.
 _current_token: ContextVar[CancelToken | None] = ContextVar("threadkit.current_token", default=None)
@@ -74,7 +79,7 @@ def current_token() -> CancelToken | None:
 
     A pool cancels its token when it shuts down with cancellation (``shutdown_now``,
     ``shutdown(cancel_futures=True)``, leaving ``with pool:`` on an error, or a
-    :class:`GracefulShutdown`), so long tasks can stop cooperatively.
+    ``GracefulShutdown``), so long tasks can stop cooperatively.
 
     Returns:
         The token of the pool whose task is running, or ``None`` outside a pool task.
@@ -93,11 +98,13 @@ class CancelToken:
     and blocks with ``wait()`` or ``sleep()`` instead of ``time.sleep`` so that it wakes
     up as soon as it is cancelled. Every method may be called from any thread.
 
-    Example::
+    For example:
 
-        token = CancelToken(timeout=30)
-        while not token.sleep(5):
-            poll()
+    ```python
+    token = CancelToken(timeout=30)
+    while not token.sleep(5):
+        poll()
+    ```
 
     Args:
         parent: Cancelling ``parent`` cancels this token too, with the parent's

@@ -1,9 +1,9 @@
 """Map runs: many calls of one function, fed to a pool without a Future per item.
 
-A :class:`MapRun` holds its pending items in a deque; the pool's task queue carries one
+A ``MapRun`` holds its pending items in a deque; the pool's task queue carries one
 token (the run itself) per chunk, and a worker that takes a token claims up to
 ``chunksize`` items with atomic ``popleft`` calls. Results travel back to the one
-consuming thread through :class:`MapIterator`, in input order or as they complete.
+consuming thread through ``MapIterator``, in input order or as they complete.
 
 Guarantees:
     * Every item fed to the pool ends, for the consumer, as a value, the exception it
@@ -308,7 +308,7 @@ def _raise_item_error(error: Error) -> NoReturn:
 class MapIterator(Generic[T]):
     """The iterator returned by ``map``, ``map_unordered`` and ``process``.
 
-    Iterate it for the results; call :meth:`close` (or leave a ``with`` block) to cancel
+    Iterate it for the results; call ``close()`` (or leave a ``with`` block) to cancel
     the items that have not started.
     """
 

@@ -1,6 +1,6 @@
 """WorkerPool: a drop-in ``ThreadPoolExecutor`` with backpressure and bounded shutdown.
 
-The public :class:`WorkerPool` is a thin face over :class:`_Core`, which holds every piece
+The public ``WorkerPool`` is a thin face over ``_Core``, which holds every piece
 of shared state. Worker threads reference the core, never the pool, so a pool nobody
 references is garbage-collected; its finalizer shuts the core down and the workers drain
 the queue and exit.
@@ -1202,19 +1202,19 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         thread_name_prefix: Workers are named ``{prefix}_{n}``; by default the prefix is
             ``WorkerPool-{k}``.
         initializer: Called with ``*initargs`` in each new worker thread before its first
-            task. If it raises, the pool breaks (see :class:`BrokenPool`).
+            task. If it raises, the pool breaks (see ``BrokenPool``).
         initargs: Arguments for ``initializer``.
-        worker: A zero-argument callable (typically a :class:`Worker` subclass) called once
+        worker: A zero-argument callable (typically a ``Worker`` subclass) called once
             in each worker thread to make that thread's worker object; tasks given with
-            :meth:`put` and :meth:`process` run its ``process`` method.
+            ``put()`` and ``process()`` run its ``process`` method.
         max_queue: The most tasks that may wait for a worker (``None``: unbounded). When
             the queue is full, ``overflow`` decides.
         overflow: ``"block"`` (wait for room, up to ``submit_timeout``), ``"reject"``
-            (raise :class:`QueueFull`), ``"caller_runs"`` (run the task in the submitting
+            (raise ``QueueFull``), ``"caller_runs"`` (run the task in the submitting
             thread) or ``"drop_oldest"`` (cancel the oldest queued task to make room). A
             worker of this pool that would block on its full queue runs the task inline.
         submit_timeout: With ``"block"``, how long a submitter waits for room before
-            :class:`SubmitTimeout`; ``None`` waits as long as it takes.
+            ``SubmitTimeout``; ``None`` waits as long as it takes.
         min_workers: Workers that ``idle_timeout`` never retires once started.
         idle_timeout: Seconds after which an idle worker beyond ``min_workers`` exits;
             ``None`` keeps workers until shutdown, as ThreadPoolExecutor does.
@@ -1222,10 +1222,10 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             the queued tasks are cancelled and running ones get this many seconds.
         log_unretrieved: Log a failed task's exception on the ``threadkit`` logger when its
             future is discarded without anyone retrieving it.
-        cancel_token: Make the pool's :attr:`cancel_token` a child of this token, so
-            cancelling it (for example from a :class:`GracefulShutdown`) tells the pool's
+        cancel_token: Make the pool's ``cancel_token`` a child of this token, so
+            cancelling it (for example from a ``GracefulShutdown``) tells the pool's
             running tasks to stop.
-        hooks: A :class:`PoolHooks` whose methods see every task submitted, started,
+        hooks: A ``PoolHooks`` whose methods see every task submitted, started,
             finished, failed or cancelled. Without it the pool pays nothing for hooks.
         watchdog: Seconds after which a running task is reported (once) on the
             ``threadkit`` logger with its thread and stack. Needs one extra thread.
@@ -1367,7 +1367,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         The call runs in a copy of the caller's ``contextvars`` context.
 
         Returns:
-            A :class:`concurrent.futures.Future` that resolves to the call's result or
+            A ``concurrent.futures.Future`` that resolves to the call's result or
             exception, or is cancelled.
 
         Raises:
@@ -1441,7 +1441,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             buffersize: The most calls in flight (lazy mode), or ``None`` (eager).
             progress: Show a progress bar that advances as calls complete: ``True`` on a
                 terminal only, ``"plain"``/``"tqdm"``/``"rich"`` always, or a callable
-                ``fn(done, total)`` or :class:`Progress` object. Off by default.
+                ``fn(done, total)`` or ``Progress`` object. Off by default.
 
         Returns:
             An iterator of results; closing it (or an error, or the timeout) cancels
@@ -1465,14 +1465,14 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         buffersize: int | None = 0,
         progress: ProgressArg = False,
     ) -> MapIterator[T]:
-        """Like :meth:`map`, but yield each result as soon as it is ready.
+        """Like ``map()``, but yield each result as soon as it is ready.
 
         Lazy and bounded by default: ``buffersize=0`` means twice ``max_workers`` in
         flight; pass ``None`` to read all input at the call.
 
         Raises:
-            TypeError: As for :meth:`map`.
-            ValueError: As for :meth:`map`.
+            TypeError: As for ``map()``.
+            ValueError: As for ``map()``.
             PoolShutDown: The pool is shut down.
         """
         if buffersize == 0:
@@ -1532,7 +1532,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
     def put(self, item: In) -> Future[Out]:
         """Give ``item`` to the pool's workers; one of them runs ``process(item)``.
 
-        Needs a pool made with ``worker=``. Backpressure applies as for :meth:`submit`.
+        Needs a pool made with ``worker=``. Backpressure applies as for ``submit()``.
 
         Returns:
             The future of ``process(item)``.
@@ -1574,7 +1574,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             buffersize: The most items in flight, as described above.
             chunksize: Items a worker takes at once.
             timeout: Seconds, from this call, that the whole iteration may take.
-            progress: A progress bar, as for :meth:`map`.
+            progress: A progress bar, as for ``map()``.
 
         Returns:
             An iterator of results. An item's exception is raised when its turn comes;
@@ -1615,7 +1615,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
                 as stragglers and the call returns. ``None`` waits as long as it takes.
 
         Returns:
-            A :class:`ShutdownReport`: what was cancelled and who is still running.
+            A ``ShutdownReport``: what was cancelled and who is still running.
 
         Raises:
             ValueError: ``timeout`` is negative or NaN.
@@ -1631,7 +1631,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         resubmitted elsewhere. Running tasks are left to finish (up to ``timeout``).
 
         Returns:
-            A :class:`ShutdownReport` whose ``dropped`` holds the unstarted tasks.
+            A ``ShutdownReport`` whose ``dropped`` holds the unstarted tasks.
 
         Raises:
             ValueError: ``timeout`` is negative or NaN.
@@ -1659,7 +1659,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
 
     @property
     def cancel_token(self) -> CancelToken:
-        """The token this pool's tasks see through :func:`current_token`.
+        """The token this pool's tasks see through ``current_token()``.
 
         It is cancelled when the pool shuts down with cancellation (``shutdown_now``,
         ``shutdown(cancel_futures=True)``, leaving ``with`` on an error) or when the
@@ -1679,7 +1679,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         return self._core.max_workers
 
     def statistics(self) -> PoolStatistics:
-        """Return a consistent snapshot of the pool's counters (see :class:`PoolStatistics`)."""
+        """Return a consistent snapshot of the pool's counters (see ``PoolStatistics``)."""
         return self._core.statistics()
 
     def worker_snapshots(self) -> tuple[WorkerSnapshot, ...]:

@@ -1,22 +1,22 @@
 """Progress displays for map runs: the ``Progress`` protocol, its renderers, ``make_progress``.
 
-A pool reports to a :class:`Progress` from its worker threads: ``set_total`` when it
+A pool reports to a ``Progress`` from its worker threads: ``set_total`` when it
 learns how many items there are, ``advance`` as each item completes (in completion
-order, from any thread), and ``close`` once at the end. :func:`make_progress` turns the
+order, from any thread), and ``close`` once at the end. ``make_progress()`` turns the
 ``progress=`` argument a user gave into one, or into ``None`` so that a run without a
 display pays nothing.
 
 The implementations here:
 
-* :class:`PlainProgress` needs nothing. On a terminal it redraws one line with ``\\r``,
+* ``PlainProgress`` needs nothing. On a terminal it redraws one line with ``\\r``,
   at most every ``min_interval`` seconds; elsewhere (log files, CI) it writes whole
   lines, one per 10 % step and at most one per ``log_interval`` seconds otherwise, so
   logs stay readable. It never starts a thread.
-* :class:`TqdmProgress` and :class:`RichProgress` are thin adapters over those optional
+* ``TqdmProgress`` and ``RichProgress`` are thin adapters over those optional
   packages.
-* :class:`CallbackProgress` calls a user's ``fn(done, total)``.
+* ``CallbackProgress`` calls a user's ``fn(done, total)``.
 
-They share one engine, :class:`_Reporter`: counts live under a small lock, and the
+They share one engine, ``_Reporter``: counts live under a small lock, and the
 display is drawn by whichever calling thread finds no drawing in progress, so a worker
 thread never waits for a terminal, a file or a slow callback.
 """
@@ -94,7 +94,7 @@ class Progress(Protocol):
         """Show the final state and release the display; a second call does nothing."""
 
 
-#: What ``progress=`` accepts; see :func:`make_progress` for what each value means.
+#: What ``progress=`` accepts; see ``make_progress()`` for what each value means.
 ProgressArg: TypeAlias = (
     bool | Literal["plain", "tqdm", "rich"] | Callable[[int, int | None], object] | Progress | None
 )
@@ -306,9 +306,11 @@ class PlainProgress(_Reporter):
 
     On a terminal (``stream.isatty()`` is true) it keeps one line up to date, redrawn
     with ``\\r`` at most every ``min_interval`` seconds, and ends it with a newline on
-    ``close``::
+    ``close``:
 
-        downloads  [###########---------]  57/100  57%  12.3/s  ETA 3s  2 failed
+    ```python
+    downloads  [###########---------]  57/100  57%  12.3/s  ETA 3s  2 failed
+    ```
 
     Anywhere else (a log file, CI) it writes whole lines without ``\\r``: one each time
     the run crosses a 10 % step, one after ``log_interval`` seconds without a line if
@@ -595,7 +597,7 @@ def make_progress(
     description: str = "",
     stream: TextIO | None = None,
 ) -> Progress | None:
-    """Turn a ``progress=`` argument into a :class:`Progress`, or ``None`` for no display.
+    """Turn a ``progress=`` argument into a ``Progress``, or ``None`` for no display.
 
     What ``arg`` means:
 
@@ -604,7 +606,7 @@ def make_progress(
     * ``True``: always a display, the best one installed: rich, else tqdm, else plain.
       ``False``: ``None``.
     * ``"plain"``, ``"tqdm"`` or ``"rich"``: that display.
-    * A callable ``fn(done, total)``: a :class:`CallbackProgress` calling it.
+    * A callable ``fn(done, total)``: a ``CallbackProgress`` calling it.
     * An object with ``set_total``, ``advance`` and ``close``: that object, after
       ``arg.set_total(total)``.
 
@@ -624,13 +626,15 @@ def make_progress(
             negative.
         ImportError: ``arg`` names tqdm or rich and it is not installed.
 
-    Example::
+    For example:
 
-        progress = make_progress(True, total=len(paths), description="resize")
-        for path in paths:  # a pool does this in its worker threads
-            resize(path)
-            progress.advance()
-        progress.close()
+    ```python
+    progress = make_progress(True, total=len(paths), description="resize")
+    for path in paths:  # a pool does this in its worker threads
+        resize(path)
+        progress.advance()
+    progress.close()
+    ```
     """
     total = _check_total(total)
     if not isinstance(description, str):

@@ -251,12 +251,14 @@ class RateLimiter:
     acquisitions are spaced ``1 / rate`` seconds apart. Waiters are served in arrival
     order.
 
-    Example::
+    For example:
 
-        api = RateLimiter(10)              # 10 requests a second
-        for item in items:
-            api.acquire()
-            post(item)
+    ```python
+    api = RateLimiter(10)              # 10 requests a second
+    for item in items:
+        api.acquire()
+        post(item)
+    ```
 
     Args:
         rate: Tokens added per second, a finite number > 0 (``0.5`` is one every two
@@ -440,11 +442,13 @@ class KeyedRateLimiter(Generic[K]):
     made on first use. Buckets that have refilled and have no sleepers are dropped
     from time to time, so a million distinct keys do not pile up in memory.
 
-    Example::
+    For example:
 
-        per_host = KeyedRateLimiter(5, burst=5)
-        per_host.acquire(urlsplit(url).hostname)
-        fetch(url)
+    ```python
+    per_host = KeyedRateLimiter(5, burst=5)
+    per_host.acquire(urlsplit(url).hostname)
+    fetch(url)
+    ```
 
     Args:
         rate: Tokens added per second to each bucket, a finite number > 0.

@@ -283,11 +283,13 @@ class Semaphore:
     request is never starved by small ones; waits can be cancelled with a
     ``CancelToken``; and ``statistics()`` tells what it is doing.
 
-    Example::
+    For example:
 
-        sem = Semaphore(4)          # at most 4 connections
-        with sem:
-            talk_to_the_host()
+    ```python
+    sem = Semaphore(4)          # at most 4 connections
+    with sem:
+        talk_to_the_host()
+    ```
 
     Args:
         total: The number of permits, an ``int`` >= 1; all start free.
@@ -487,12 +489,14 @@ class CapacityLimiter:
     holder: new borrowers wait until enough tokens come back. anyio's
     ``CapacityLimiter`` is the model.
 
-    Example::
+    For example:
 
-        db_slots = CapacityLimiter(20)
-        with db_slots:
-            run_query()
-        db_slots.total = 40         # the pool grew: 20 more may go at once
+    ```python
+    db_slots = CapacityLimiter(20)
+    with db_slots:
+        run_query()
+    db_slots.total = 40         # the pool grew: 20 more may go at once
+    ```
 
     Args:
         total: The number of tokens, an ``int`` >= 1.
@@ -735,11 +739,13 @@ class KeyedLimiter(Generic[K]):
     only remembered while someone holds or awaits it, so memory follows the number of
     keys in use, not the number ever seen.
 
-    Example::
+    For example:
 
-        per_host = KeyedLimiter(4)
-        with per_host.hold(urlsplit(url).hostname):
-            fetch(url)
+    ```python
+    per_host = KeyedLimiter(4)
+    with per_host.hold(urlsplit(url).hostname):
+        fetch(url)
+    ```
 
     Args:
         limit_per_key: How many may hold the same key at once, an ``int`` >= 1.
@@ -1039,13 +1045,15 @@ def limited(
     the block or call and released after it, even when it raises; a rate limiter
     only spends a token on entry.
 
-    Example::
+    For example:
 
-        sem = Semaphore(4)
-        fetch = limited(sem)(fetch)                 # at most 4 fetches at once
-        pool.map(limited(per_host, key_of=host_of)(fetch), urls)
-        with limited(rate, timeout=5):
-            call_the_api()
+    ```python
+    sem = Semaphore(4)
+    fetch = limited(sem)(fetch)                 # at most 4 fetches at once
+    pool.map(limited(per_host, key_of=host_of)(fetch), urls)
+    with limited(rate, timeout=5):
+        call_the_api()
+    ```
 
     Args:
         limiter: A ``Semaphore``, ``CapacityLimiter``, ``KeyedLimiter``,
