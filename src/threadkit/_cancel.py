@@ -21,7 +21,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from typing import Final, final
 
 from ._errors import Cancelled
@@ -88,6 +88,22 @@ def current_token() -> CancelToken | None:
     if token is None:
         token = getattr(_thread_token, "token", None)
     return token
+
+
+def stopped_by_own_token(exc: BaseException, ctx: Context) -> bool:
+    """Whether a task that raised ``exc`` stopped because its own token was cancelled.
+
+    Call it in the worker thread after the task raised; ``ctx`` is the context the task
+    ran in, so the token is the one its own ``current_token()`` returned. Such a task is
+    a cancellation the user asked for (a shutdown with cancellation, a
+    ``GracefulShutdown``), not a failure: the pool counts it as cancelled and does not
+    log its exception as unretrieved. A ``Cancelled`` from any other token (one the task
+    made itself, say) is an ordinary failure.
+    """
+    if not isinstance(exc, Cancelled):
+        return False
+    token = ctx.run(current_token)
+    return token is not None and token.cancelled and exc.reason is token.reason
 
 
 @final

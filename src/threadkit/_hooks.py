@@ -64,7 +64,9 @@ class PoolHooks:
         ``duration`` ``None``, failed unstarted because the pool broke)."""
 
     def task_cancelled(self, event: TaskEvent) -> None:
-        """The task was cancelled before it started (by you, an overflow policy or shutdown)."""
+        """The task was cancelled before it started (by you, an overflow policy or shutdown),
+        or it stopped by raising ``Cancelled`` for its own cancelled token (then
+        ``event.duration`` and ``event.exception`` are set, as for ``task_failed``)."""
 
 
 class HookSet:

@@ -63,7 +63,7 @@ from typing import (
     overload,
 )
 
-from ._cancel import CancelToken, _current_token, _thread_token
+from ._cancel import CancelToken, _current_token, _thread_token, stopped_by_own_token
 from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
 from ._futures import _RUNNING as _RUNNING_STATE
 from ._futures import HookedFuture, TaskFuture, _make_condition, describe_callable
@@ -942,11 +942,13 @@ def _run_task(
     except BaseException as exc:
         if instance is not None and isinstance(exc, Exception):
             instance._tk_on_error(args[0], exc)
-        fut._tk_fail(exc, fn, log_unretrieved)
+        # A task stopped by its own token's Cancelled was cancelled, not failed: not logged.
+        own = stopped_by_own_token(exc, ctx)
+        fut._tk_fail(exc, fn, log_unretrieved and not own)
         # The traceback holds this frame: drop the future and the task from it, or the
         # cycle future -> exception -> frame -> future outlives everyone's interest.
         del fut, entry, fn, args, kwargs
-        return FAILED
+        return CANCELLED if own else FAILED
     fut._tk_finish(result)
     return 0
 
@@ -981,11 +983,13 @@ def _run_task_hooked(
         elapsed = time.monotonic() - started
         if instance is not None and isinstance(exc, Exception):
             instance._tk_on_error(args[0], exc)
-        if hooks.failed is not None:
-            emit(hooks.failed, TaskEvent(task_id, shown, thread, elapsed, exc))
-        fut._tk_fail(exc, fn, log_unretrieved)
+        own = stopped_by_own_token(exc, ctx)  # as in _run_task
+        method = hooks.cancelled if own else hooks.failed
+        if method is not None:
+            emit(method, TaskEvent(task_id, shown, thread, elapsed, exc))
+        fut._tk_fail(exc, fn, log_unretrieved and not own)
         del fut, entry, fn, args, kwargs  # as in _run_task
-        return FAILED
+        return CANCELLED if own else FAILED
     if hooks.finished is not None:
         elapsed = time.monotonic() - started
         try:
