@@ -12,7 +12,7 @@ import threading
 import pytest
 
 import threadkit
-from helpers import WAIT
+from helpers import WAIT, Gate
 from test_shutdown import Child
 from threadkit import WorkerPool
 
@@ -138,3 +138,37 @@ def test_one_ctrl_c_with_cooperative_tasks_prints_nothing() -> None:
         proc.close()
     assert code == 130, f"{out}\n{err}"
     assert err == ""
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (2.9998413240000446, "3 s"),
+        (0.1 + 0.2, "0.3 s"),
+        (0.25, "0.25 s"),
+        (45.6, "46 s"),
+        (0.0123, "0.012 s"),
+        (0, "0 s"),
+        (None, "no limit"),
+    ],
+)
+def test_durations_are_rounded_for_people(seconds: float | None, shown: str) -> None:
+    """Every duration in a message is rounded: no float noise reaches a user."""
+    from threadkit._text import format_seconds
+
+    assert format_seconds(seconds) == shown
+
+
+def test_the_shutdown_warning_shows_a_rounded_duration(caplog: pytest.LogCaptureFixture) -> None:
+    """'shutdown stopped waiting after 0.3 s', not after 0.30000000000000004 s."""
+    gate = Gate()
+    pool = WorkerPool(1)
+    pool.submit(gate)
+    assert gate.started.wait(WAIT)
+    with caplog.at_level(logging.WARNING, logger="threadkit"):
+        report = pool.shutdown(timeout=0.1 + 0.2)
+    gate.open()
+    pool.shutdown()
+    assert report.stragglers
+    assert "after 0.3 s;" in caplog.text
+    assert "0.30000000000000004" not in caplog.text

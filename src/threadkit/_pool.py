@@ -72,6 +72,7 @@ from ._map import CANCELLED, FAILED, PROCESS, Chunk, MapIterator, MapRun, count
 from ._progress import ProgressArg, make_progress
 from ._reports import DroppedTask, PoolStatistics, ShutdownReport, TaskEvent, WorkerSnapshot
 from ._shutdown import adopt_pool
+from ._text import format_seconds
 from ._threads import set_os_thread_name, unique_name
 from ._validate import check_int, check_timeout
 from ._waiting import get_interruptibly, join_interruptibly
@@ -362,7 +363,9 @@ class _Core:
         except queue.Empty:
             with self.lock:
                 self.rejected += 1
-            raise SubmitTimeout(f"no room in the pool's queue within {timeout} s") from None
+            raise SubmitTimeout(
+                f"no room in the pool's queue within {format_seconds(timeout)}"
+            ) from None
         self._accept_with(token, entry)
         return True
 
@@ -804,8 +807,8 @@ class _Core:
             if stragglers:
                 self.abandoned = True
                 logger.warning(
-                    "shutdown stopped waiting after %s s; still running: %s",
-                    timeout,
+                    "shutdown stopped waiting after %s; still running: %s",
+                    format_seconds(timeout),
                     ", ".join(f"{s.thread_name} ({s.task})" for s in stragglers),
                 )
         return ShutdownReport(cancelled=cancelled, stragglers=stragglers, dropped=tuple(dropped))

@@ -72,6 +72,7 @@ import attrs
 from ._cancel import CancelToken
 from ._errors import Cancelled, PoolShutDown, ShutdownRequested
 from ._reports import WorkerSnapshot
+from ._text import format_seconds
 from ._threads import dump_threads, start_thread, thread_snapshots
 from ._validate import check_timeout
 
@@ -622,8 +623,8 @@ class GracefulShutdown:
         if thread.is_alive():
             # Still running a token callback; its read end stays open for it.
             logger.warning(
-                "the shutdown watcher is still running token callbacks after %s s",
-                _WATCHER_JOIN_TIMEOUT,
+                "the shutdown watcher is still running token callbacks after %s",
+                format_seconds(_WATCHER_JOIN_TIMEOUT),
             )
         else:
             os.close(read_fd)
@@ -765,11 +766,11 @@ class GracefulShutdown:
         pools = self._registered_pools()
         threads = self._registered_threads()
         logger.info(
-            "graceful shutdown (%s): stopping %d pool(s) and %d thread(s), grace %s s",
+            "graceful shutdown (%s): stopping %d pool(s) and %d thread(s), grace %s",
             trigger,
             len(pools),
             len(threads),
-            grace,
+            format_seconds(grace),
         )
         # Intake first, then the token: a worker whose task stops on the token must
         # find the queue already emptied, not start the next task.
@@ -796,10 +797,10 @@ class GracefulShutdown:
         stragglers.extend(_thread_stragglers(late))
         if stragglers:
             logger.warning(
-                "graceful shutdown (%s): the grace period of %s s ran out; %d thread(s) "
+                "graceful shutdown (%s): the grace period of %s ran out; %d thread(s) "
                 "still running:\n%s",
                 trigger,
-                grace,
+                format_seconds(grace),
                 len(stragglers),
                 _format_stragglers(stragglers),
             )
@@ -816,10 +817,10 @@ class GracefulShutdown:
             exit_code=exit_code,
         )
         logger.info(
-            "graceful shutdown (%s) finished in %.3f s: %d task(s) cancelled, "
+            "graceful shutdown (%s) finished in %s: %d task(s) cancelled, "
             "%d straggler(s), %d cleanup(s), %d error(s)%s",
             trigger,
-            summary.elapsed,
+            format_seconds(summary.elapsed),
             summary.cancelled,
             len(summary.stragglers),
             summary.cleanups,
@@ -1071,7 +1072,7 @@ def _format_stragglers(stragglers: list[WorkerSnapshot]) -> str:
     for straggler in stragglers:
         doing = "" if straggler.task is None else f" running {straggler.task}"
         if straggler.running_for is not None:
-            doing += f" for {straggler.running_for:.1f} s"
+            doing += f" for {format_seconds(straggler.running_for)}"
         lines.append(f"Thread {straggler.thread_name!r}{doing}:")
         lines.extend(entry.rstrip("\n") for entry in straggler.stack)
     return "\n".join(lines)
