@@ -172,3 +172,19 @@ def test_the_shutdown_warning_shows_a_rounded_duration(caplog: pytest.LogCapture
     assert report.stragglers
     assert "after 0.3 s;" in caplog.text
     assert "0.30000000000000004" not in caplog.text
+
+
+def test_a_map_iterator_repr_says_what_it_runs_and_its_state() -> None:
+    """repr(MapIterator) names the callable, the order and the items in flight."""
+    with WorkerPool(2) as pool:
+        results = pool.map_unordered(abs, range(-5, 0), buffersize=2)
+        text = repr(results)
+        assert text.startswith("<threadkit.MapIterator builtins.abs unordered")
+        assert "in_flight=" in text
+        assert sorted(results) == [1, 2, 3, 4, 5]
+        assert " done " in repr(results)
+
+
+def test_a_cancel_token_repr_has_the_package_prefix() -> None:
+    """repr(CancelToken) starts with threadkit., as every other public object's does."""
+    assert repr(threadkit.CancelToken()).startswith("<threadkit.CancelToken active")

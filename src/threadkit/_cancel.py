@@ -391,7 +391,7 @@ class CancelToken:
         if deadline is not None:
             state += f" remaining={max(0.0, deadline - _clock()):.3f}s"
         return (
-            f"<CancelToken {state} callbacks={len(self._callbacks)}"
+            f"<threadkit.CancelToken {state} callbacks={len(self._callbacks)}"
             f" children={len(self._node.children)} at {id(self):#x}>"
         )
 

@@ -32,6 +32,7 @@ from concurrent.futures import CancelledError
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
+from ._futures import describe_callable
 from ._hooks import emit
 from ._reports import TaskEvent
 from ._waiting import get_interruptibly
@@ -365,6 +366,20 @@ class MapIterator(Generic[T]):
         self._unfinished = fed  # items fed and not yet moved to ``_ready``
         self._deadline = deadline
         self._started = False
+
+    def __repr__(self) -> str:
+        # Reading only, without the pool's lock: a snapshot good enough for a log line.
+        fn = self._run.event_fn
+        shown = "Worker.process" if fn is None else describe_callable(fn)
+        if self._core is None:
+            state = "done"  # exhausted or closed
+        else:
+            state = "reading input" if self._inputs is not None else "input read"
+        return (
+            f"<threadkit.MapIterator {shown} {'ordered' if self._ordered else 'unordered'}"
+            f" {state} in_flight={self._unfinished} ready={len(self._ready)}"
+            f" at {id(self):#x}>"
+        )
 
     def __iter__(self) -> MapIterator[T]:
         return self
