@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -104,6 +105,7 @@ def test_hooks_see_a_task_stopped_by_its_token_as_cancelled() -> None:
 
 COOPERATIVE_TASKS = """
 import threading
+from collections.abc import Iterator
 import threadkit
 
 started = threading.Barrier(3)
@@ -188,3 +190,89 @@ def test_a_map_iterator_repr_says_what_it_runs_and_its_state() -> None:
 def test_a_cancel_token_repr_has_the_package_prefix() -> None:
     """repr(CancelToken) starts with threadkit., as every other public object's does."""
     assert repr(threadkit.CancelToken()).startswith("<threadkit.CancelToken active")
+
+
+class _SlowFirst(threadkit.Worker[int, int]):
+    """Item 0 waits for ``gate``; every other item counts itself and returns at once."""
+
+    def __init__(self, gate: threading.Event, done: list[int], enough: threading.Event) -> None:
+        self.gate, self.done, self.enough = gate, done, enough
+
+    def process(self, item: int) -> int:
+        if item == 0:
+            assert self.gate.wait(WAIT), "the gate never opened"
+        else:
+            self.done.append(item)
+            if len(self.done) >= 30:
+                self.enough.set()
+        return item * 2
+
+
+def _open_when(enough: threading.Event, gate: threading.Event, seen: list[bool]) -> None:
+    """Open ``gate`` once ``enough`` is set (or after WAIT); record which came first."""
+    seen.append(enough.wait(WAIT))
+    gate.set()
+
+
+def test_one_slow_item_does_not_idle_the_workers_of_an_ordered_process() -> None:
+    """process() by default keeps starting items while the first one is slow (no HOL)."""
+    gate, enough, done = threading.Event(), threading.Event(), list[int]()
+    before_the_gate: list[bool] = []
+    opener = threading.Thread(target=_open_when, args=(enough, gate, before_the_gate))
+    opener.start()
+    try:
+        with WorkerPool(2, worker=lambda: _SlowFirst(gate, done, enough)) as pool:
+            # The window is 4; 30 later items can only finish if the window moves on.
+            results = list(pool.process(range(100)))
+    finally:
+        gate.set()
+        opener.join(WAIT)
+    assert before_the_gate == [True], "30 items did not run while the first was slow"
+    assert results == [2 * i for i in range(100)]
+
+
+def test_an_input_error_while_feeding_ahead_comes_after_the_good_results() -> None:
+    """An input that fails while the head is slow raises after the results before it."""
+    gate, enough, done = threading.Event(), threading.Event(), list[int]()
+
+    def items() -> Iterator[int]:
+        yield from range(40)
+        raise LookupError("input broke")
+
+    opener = threading.Thread(target=_open_when, args=(enough, gate, []))
+    opener.start()
+    got: list[int] = []
+    try:
+        with (
+            WorkerPool(2, worker=lambda: _SlowFirst(gate, done, enough)) as pool,
+            pytest.raises(LookupError, match="input broke"),
+        ):
+            got.extend(pool.process(items()))
+    finally:
+        gate.set()
+        opener.join(WAIT)
+    assert got == [2 * i for i in range(40)]
+
+
+@pytest.mark.parametrize("method", ["map", "map_unordered", "process"])
+def test_buffersize_zero_is_refused_everywhere(method: str) -> None:
+    """buffersize=0 raises ValueError in map, map_unordered and process alike."""
+    with WorkerPool(1, worker=_Doubler) as pool:
+        call = getattr(pool, method)
+        args = ([1],) if method == "process" else (abs, [1])
+        with pytest.raises(ValueError, match="buffersize"):
+            call(*args, buffersize=0)
+
+
+@pytest.mark.parametrize("method", ["map", "map_unordered", "process"])
+def test_buffersize_auto_is_accepted_everywhere(method: str) -> None:
+    """buffersize="auto" is the lazy default window, and map takes it too."""
+    with WorkerPool(2, worker=_Doubler) as pool:
+        call = getattr(pool, method)
+        args = ([-1, -2, -3],) if method == "process" else (abs, [-1, -2, -3])
+        assert sorted(call(*args, buffersize="auto")) in ([1, 2, 3], [-6, -4, -2])
+
+
+class _Doubler(threadkit.Worker[int, int]):
+    def process(self, item: int) -> int:
+        return 2 * item

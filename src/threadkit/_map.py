@@ -321,11 +321,13 @@ class MapIterator(Generic[T]):
     # so its fast path looks at an always-empty deque instead until its input runs out.
 
     __slots__ = (
+        "_advance",
         "_core",
         "_deadline",
         "_error",
         "_fast",
         "_feed_error",
+        "_hold",
         "_inputs",
         "_next_index",
         "_ordered",
@@ -348,6 +350,7 @@ class MapIterator(Generic[T]):
         *,
         ordered: bool,
         owner: object = None,
+        hold: int = 0,
     ) -> None:
         # The pool object itself, so that ``for r in WorkerPool(...).process(items)`` keeps
         # its pool alive (an unreferenced pool shuts down) until the iteration ends.
@@ -366,6 +369,12 @@ class MapIterator(Generic[T]):
         self._unfinished = fed  # items fed and not yet moved to ``_ready``
         self._deadline = deadline
         self._started = False
+        # Ordered and lazy: while the next result is late, each later one that arrives
+        # may feed one more input ahead of time, up to ``hold`` results held, so one slow
+        # item does not idle every worker (head-of-line blocking). ``_advance`` counts
+        # those feeds, which the yields of the held results then do not repeat.
+        self._hold = hold if ordered else 0
+        self._advance = 0
 
     def __repr__(self) -> str:
         # Reading only, without the pool's lock: a snapshot good enough for a log line.
@@ -418,7 +427,9 @@ class MapIterator(Generic[T]):
                 self.close()
                 raise
         value = ready.popleft()
-        if self._inputs is not None:
+        if self._advance:
+            self._advance -= 1  # this result's input was fed while it waited
+        elif self._inputs is not None:
             try:
                 self._feed()
             except Exception as exc:
@@ -460,12 +471,24 @@ class MapIterator(Generic[T]):
                 self._take(batch)
             elif start != self._want:
                 stash[start] = batch
+                if self._advance < self._hold and self._inputs is not None:
+                    self._feed_ahead()
             else:
                 self._take(batch)
                 while self._error is None and self._want in stash:
                     self._take(stash.pop(self._want))
             if self._error is not None:
                 return
+
+    def _feed_ahead(self) -> None:
+        """Feed one input while an early result waits in the stash (see ``_hold``)."""
+        try:
+            if self._feed():
+                self._advance += 1
+        except Exception as exc:
+            # As in _next_slow: what is in flight is still good; raise once it is out.
+            self._end_inputs()
+            self._feed_error = exc
 
     def _take(self, batch: Outcome | Batch) -> None:
         """Move ``batch``'s results to ``_ready``, up to its first error (kept to raise)."""

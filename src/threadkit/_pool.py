@@ -93,6 +93,11 @@ logger = logging.getLogger("threadkit")
 
 OverflowPolicy = Literal["block", "reject", "caller_runs", "drop_oldest"]
 _POLICIES: Final = ("block", "reject", "caller_runs", "drop_oldest")
+# What map/map_unordered/process take as buffersize: None (eager), an int >= 1, or "auto".
+BufferSize = int | Literal["auto"] | None
+# With buffersize="auto", an ordered lazy iteration may hold this many finished results
+# per worker while an earlier item is still running (see MapIterator).
+_HOLD_PER_WORKER: Final = 32
 
 _RUNNING, _SHUTDOWN, _BROKEN = "running", "shut down", "broken"
 
@@ -1426,7 +1431,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int = 1,
-        buffersize: int | None = None,
+        buffersize: BufferSize = None,
         progress: ProgressArg = False,
     ) -> MapIterator[T]:
         """Call ``fn`` on items of ``iterables`` (zipped) concurrently; yield results in order.
@@ -1434,7 +1439,8 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         Like ``Executor.map``: without ``buffersize`` the iterables are read in full at the
         call and every call is scheduled then, so work happens even if you never iterate.
         With ``buffersize=N`` (as in Python 3.14) input is read lazily with at most ``N``
-        calls in flight, so an endless iterable works in flat memory.
+        calls in flight, so an endless iterable works in flat memory; with
+        ``buffersize="auto"`` lazily with the window ``process`` uses by default.
 
         Args:
             fn: The callable; it takes one argument from each iterable.
@@ -1445,7 +1451,9 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
                 A chunk's items run one after another in one copy of the caller's
                 context (so with ``chunksize > 1`` they see each other's context
                 changes).
-            buffersize: The most calls in flight (lazy mode), or ``None`` (eager).
+            buffersize: ``None`` (eager, the default), the most calls read ahead of the
+                results you have taken (an ``int`` >= 1; lazy), or ``"auto"`` (lazy, see
+                ``process``).
             progress: Show a progress bar that advances as calls complete: ``True`` on a
                 terminal only, ``"plain"``/``"tqdm"``/``"rich"`` always, or a callable
                 ``fn(done, total)`` or ``Progress`` object. Off by default.
@@ -1469,12 +1477,12 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int = 1,
-        buffersize: int | None = 0,
+        buffersize: BufferSize = "auto",
         progress: ProgressArg = False,
     ) -> MapIterator[T]:
         """Like ``map()``, but yield each result as soon as it is ready.
 
-        Lazy and bounded by default: ``buffersize=0`` means twice ``max_workers`` in
+        Lazy and bounded by default: ``buffersize="auto"`` means twice ``max_workers`` in
         flight; pass ``None`` to read all input at the call.
 
         Raises:
@@ -1482,8 +1490,6 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             ValueError: As for ``map()``.
             PoolShutDown: The pool is shut down.
         """
-        if buffersize == 0:
-            buffersize = 2 * self._core.max_workers
         return self._map(
             fn, iterables, timeout, chunksize, buffersize, ordered=False, progress=progress
         )
@@ -1494,7 +1500,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         iterables: tuple[Iterable[Any], ...],
         timeout: float | None,
         chunksize: int,
-        buffersize: int | None,
+        buffersize: BufferSize,
         *,
         ordered: bool,
         progress: ProgressArg = False,
@@ -1508,7 +1514,14 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         total = _length(iterables)
         seconds = check_timeout(timeout)
         check_int(chunksize, "chunksize")
-        if buffersize is not None:
+        # "auto": twice max_workers in flight and, when ordered, up to _HOLD_PER_WORKER
+        # results per worker held while an earlier item is slow (see MapIterator); an int
+        # is a strict bound on what is read ahead. 0 is refused, as by the stdlib's map.
+        hold = 0
+        if buffersize == "auto":
+            buffersize = 2 * self._core.max_workers
+            hold = _HOLD_PER_WORKER * self._core.max_workers
+        elif buffersize is not None:
             check_int(buffersize, "buffersize")
         deadline = None if seconds is None else time.monotonic() + seconds
         core = self._core
@@ -1533,7 +1546,14 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         self._core.feed_map(run, 0, first)
         lazy_inputs = inputs if buffersize is not None else None
         return MapIterator(
-            self._core, run, lazy_inputs, len(first), deadline, ordered=ordered, owner=self
+            self._core,
+            run,
+            lazy_inputs,
+            len(first),
+            deadline,
+            ordered=ordered,
+            owner=self,
+            hold=hold if lazy_inputs is not None else 0,
         )
 
     def put(self, item: In) -> Future[Out]:
@@ -1564,21 +1584,28 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         items: Iterable[In],
         *,
         ordered: bool = True,
-        buffersize: int | None = 0,
+        buffersize: BufferSize = "auto",
         chunksize: int = 1,
         timeout: float | None = None,
         progress: ProgressArg = False,
     ) -> MapIterator[Out]:
         """Run ``process`` on every item and yield the results; lazy and bounded.
 
-        Needs a pool made with ``worker=``. Input is read as results are consumed, with
-        at most ``buffersize`` items in flight (``0``, the default, means twice
-        ``max_workers``; ``None`` reads all input at the call).
+        Needs a pool made with ``worker=``. Input is read as results are consumed.
+
+        With ``buffersize="auto"`` (the default) twice ``max_workers`` items are in
+        flight; when ``ordered``, a slow item does not hold up the others: while it runs,
+        up to 32 finished results per worker are kept for their turn and as many new
+        items started. Memory is then bounded by those results; pass an ``int`` to bound
+        what is read ahead strictly (one slow item then idles the workers once the window
+        is full), or ``ordered=False`` to take results as they come.
 
         Args:
             items: The items, any iterable (an endless generator is fine).
             ordered: Yield results in input order (``True``) or as they complete.
-            buffersize: The most items in flight, as described above.
+            buffersize: ``"auto"`` as described above, the most items read ahead of the
+                results you have taken (an ``int`` >= 1), or ``None`` to read all input
+                at the call.
             chunksize: Items a worker takes at once.
             timeout: Seconds, from this call, that the whole iteration may take.
             progress: A progress bar, as for ``map()``.
@@ -1593,8 +1620,6 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             PoolShutDown: The pool is shut down.
         """
         self._need_worker("process")
-        if buffersize == 0:
-            buffersize = 2 * self._core.max_workers
         return self._map(
             _PROCESS, (items,), timeout, chunksize, buffersize, ordered=ordered, progress=progress
         )
