@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import gc
+import io
 import logging
 import signal
 import sys
@@ -276,3 +277,68 @@ def test_buffersize_auto_is_accepted_everywhere(method: str) -> None:
 class _Doubler(threadkit.Worker[int, int]):
     def process(self, item: int) -> int:
         return 2 * item
+
+
+def test_a_users_own_tqdm_bar_is_driven(monkeypatch: pytest.MonkeyPatch) -> None:
+    """progress=tqdm(desc=...) is accepted: the run sets its total and advances it."""
+    tqdm_module = pytest.importorskip("tqdm")
+    monkeypatch.setattr(tqdm_module.tqdm, "monitor_interval", 0)  # no monitor thread
+    out = io.StringIO()
+    bar = tqdm_module.tqdm(desc="pages", file=out)
+    with WorkerPool(2) as pool:
+        assert list(pool.map(abs, [-1, -2, -3, -4, -5], progress=bar)) == [1, 2, 3, 4, 5]
+    assert (bar.n, bar.total) == (5, 5)
+    assert "pages" in out.getvalue()
+
+
+def test_a_users_tqdm_bar_keeps_its_total_when_the_run_has_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A generator's unknown length does not erase the total the user gave the bar."""
+    tqdm_module = pytest.importorskip("tqdm")
+    monkeypatch.setattr(tqdm_module.tqdm, "monitor_interval", 0)
+    bar = tqdm_module.tqdm(total=100, file=io.StringIO())
+    progress = threadkit.make_progress(bar, total=None)
+    assert progress is not None
+    progress.advance(3)
+    progress.close()
+    assert (bar.n, bar.total) == (3, 100)
+
+
+def test_a_users_rich_progress_gets_a_task_and_is_stopped_if_we_started_it() -> None:
+    """A rich Progress not yet started is started for the run and stopped after it."""
+    rich_progress = pytest.importorskip("rich.progress")
+    rich_console = pytest.importorskip("rich.console")
+    bar = rich_progress.Progress(console=rich_console.Console(file=io.StringIO()))
+    with WorkerPool(2) as pool:
+        assert list(pool.map(abs, [-1, -2, -3], progress=bar)) == [1, 2, 3]
+    (task,) = bar.tasks
+    assert (task.completed, task.total) == (3, 3)
+    assert not bar.live.is_started
+
+
+def test_a_users_running_rich_progress_is_left_running() -> None:
+    """A rich Progress the user started (with ...:) gets a task and keeps running."""
+    rich_progress = pytest.importorskip("rich.progress")
+    rich_console = pytest.importorskip("rich.console")
+    console = rich_console.Console(file=io.StringIO())
+    with rich_progress.Progress(console=console, auto_refresh=False) as bar:
+        with WorkerPool(2) as pool:
+            assert list(pool.map(abs, [-1, -2], progress=bar)) == [1, 2]
+        assert bar.live.is_started
+        (task,) = bar.tasks
+        assert task.completed == 2
+
+
+def test_a_bar_class_and_a_wrong_object_get_messages_that_agree() -> None:
+    """progress=tqdm (the class) asks for an instance; a wrong object lists bars as valid."""
+    tqdm_module = pytest.importorskip("tqdm")
+    with pytest.raises(TypeError, match=r"pass an instance \(tqdm\(\.\.\.\)\)"):
+        threadkit.make_progress(tqdm_module.tqdm, total=1)
+    with pytest.raises(TypeError, match=r"a tqdm bar, a rich\.progress\.Progress"):
+        threadkit.make_progress(42, total=1)  # type: ignore[arg-type]
+
+
+def test_progress_true_means_the_same_for_a_pool_and_make_progress() -> None:
+    """progress=True off a terminal draws nothing, whether given to a pool or make_progress."""
+    assert threadkit.make_progress(True, total=3, stream=io.StringIO()) is None

@@ -70,3 +70,14 @@ def both_kinds_of_pool_fit_a_bare_annotation() -> None:
 
 def an_event_wait_is_a_limiter_wait(event: threading.Event, seconds: float) -> object:
     return event.wait(seconds)
+
+
+def a_users_own_bar_is_a_progress_argument() -> None:
+    from rich.progress import Progress as RichProgress
+    from tqdm import tqdm
+
+    with threadkit.WorkerPool(2) as pool:
+        pool.map(abs, [1], progress=tqdm(desc="pages"))
+        pool.map(abs, [1], progress=RichProgress())
+        pool.map(abs, [1], progress=True)
+        pool.map(abs, [1], progress=42)  # type: ignore[arg-type]

@@ -1455,8 +1455,9 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
                 results you have taken (an ``int`` >= 1; lazy), or ``"auto"`` (lazy, see
                 ``process``).
             progress: Show a progress bar that advances as calls complete: ``True`` on a
-                terminal only, ``"plain"``/``"tqdm"``/``"rich"`` always, or a callable
-                ``fn(done, total)`` or ``Progress`` object. Off by default.
+                terminal only, ``"plain"``/``"tqdm"``/``"rich"`` always, a ``tqdm`` bar or
+                ``rich.progress.Progress`` of your own, a callable ``fn(done, total)`` or a
+                ``Progress`` object. Off by default; see ``make_progress()``.
 
         Returns:
             An iterator of results; closing it (or an error, or the timeout) cancels
