@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import gc
+import inspect
 import io
 import logging
 import signal
@@ -342,3 +343,26 @@ def test_a_bar_class_and_a_wrong_object_get_messages_that_agree() -> None:
 def test_progress_true_means_the_same_for_a_pool_and_make_progress() -> None:
     """progress=True off a terminal draws nothing, whether given to a pool or make_progress."""
     assert threadkit.make_progress(True, total=3, stream=io.StringIO()) is None
+
+
+@pytest.mark.parametrize(
+    ("limiter", "names"),
+    [
+        (threadkit.Semaphore, ["total"]),
+        (threadkit.CapacityLimiter, ["total"]),
+        (threadkit.KeyedLimiter, ["limit_per_key"]),
+        (threadkit.RateLimiter, ["rate", "burst", "clock", "wait"]),
+        (threadkit.KeyedRateLimiter, ["rate", "burst", "clock", "wait"]),
+    ],
+)
+def test_limiters_have_their_documented_signature(limiter: type, names: list[str]) -> None:
+    """The constructors name their public parameters (not attrs' private field names)."""
+    assert list(inspect.signature(limiter).parameters) == names
+
+
+def test_a_limiter_refuses_its_private_field_name_at_run_time() -> None:
+    """RateLimiter(_rate=10), which pyright once accepted, raises TypeError."""
+    with pytest.raises(TypeError):
+        threadkit.RateLimiter(_rate=10)  # type: ignore[call-arg]
+    assert threadkit.RateLimiter(10, burst=2).burst == 2
+    assert threadkit.Semaphore(total=3).total == 3
