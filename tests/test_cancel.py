@@ -634,7 +634,7 @@ def test_callback_may_use_the_token_freely() -> None:
         seen.append(t.cancel("again"))
         seen.append(t.wait(WAIT))
         t.add_callback(lambda inner: seen.append("nested"))
-        seen.append(repr(t).startswith("<CancelToken cancelled"))
+        seen.append(repr(t).startswith("<threadkit.CancelToken cancelled"))
 
     token.add_callback(callback)
     thread = threading.Thread(target=token.cancel, args=("first",))

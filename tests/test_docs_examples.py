@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+import docs_inline
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.py"))
 # How long one example may run; the tutorial ones take well under a second.
 EXAMPLE_TIMEOUT = 30.0
-_SNIPPET = re.compile(r'--8<--\s+"(docs/examples/[^":]+\.py)')
 
 
 def test_examples_are_found() -> None:
@@ -40,10 +41,19 @@ def test_example_exits_zero(script: Path) -> None:
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[path.name for path in EXAMPLES])
 def test_example_is_shown_in_a_page(script: Path) -> None:
-    """Each example is embedded in some page with ``--8<--``, so none is orphaned."""
-    embedded = {
-        match
-        for page in (ROOT / "docs").rglob("*.md")
-        for match in _SNIPPET.findall(page.read_text(encoding="utf-8"))
-    }
-    assert f"docs/examples/{script.name}" in embedded, f"no page embeds {script.name}"
+    """Each example is shown inline in some page, so none is orphaned."""
+    shown = docs_inline.shown_sources()
+    assert f"docs/examples/{script.name}" in shown, f"no page shows {script.name}"
+
+
+@pytest.mark.parametrize("page", docs_inline.pages(), ids=lambda page: page.name)
+def test_a_page_shows_its_examples_as_they_are(page: Path) -> None:
+    """Every inline example block equals its source (run python tests/docs_inline.py)."""
+    assert docs_inline.stale_blocks(page) == []
+
+
+@pytest.mark.parametrize("page", docs_inline.pages(), ids=lambda page: page.name)
+def test_a_page_reads_well_outside_the_site(page: Path) -> None:
+    """No page includes code with --8<-- markers, which a code host shows as text."""
+    text = page.read_text(encoding="utf-8")
+    assert not re.search(r"^--8<--", text, flags=re.MULTILINE)

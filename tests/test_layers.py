@@ -24,6 +24,7 @@ FLOORS: dict[str, int] = {
     "_validate": 0,
     "_waiting": 0,
     "_reports": 0,
+    "_text": 0,
     # 1: process-wide state (its exit hook waits through _waiting)
     "_process": 1,
     # 2: named threads (their name counters live in _process)

@@ -308,7 +308,7 @@ def test_tasks_a_broken_pool_never_starts_are_reported_failed(
 def test_bad_hooks_and_watchdog_values_raise() -> None:
     """hooks must be a PoolHooks; watchdog a positive number of seconds."""
     with pytest.raises(TypeError, match="hooks"):
-        WorkerPool(1, hooks=object())  # type: ignore[arg-type]
+        WorkerPool(1, hooks=object())  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="watchdog"):
         WorkerPool(1, watchdog=0)
     with pytest.raises(ValueError, match="watchdog"):

@@ -985,7 +985,7 @@ def test_a_parent_token_cancels_the_pools_token() -> None:
         parent.cancel("stop")
         assert pool.submit(lambda: pool.cancel_token.cancelled).result(WAIT)
     with pytest.raises(TypeError, match="cancel_token"):
-        WorkerPool(1, cancel_token="nope")  # type: ignore[arg-type]
+        WorkerPool(1, cancel_token="nope")  # type: ignore[call-overload]
 
 
 def test_a_task_run_inline_by_caller_runs_sees_the_token() -> None:
@@ -1199,7 +1199,7 @@ def test_stack_snapshots_pause_the_collector_on_3_11(monkeypatch: pytest.MonkeyP
 def test_log_unretrieved_must_be_a_bool() -> None:
     """A truthy string is not taken for a yes: log_unretrieved refuses non-bools at once."""
     with pytest.raises(TypeError, match="log_unretrieved must be a bool"):
-        WorkerPool(1, log_unretrieved="no")  # type: ignore[arg-type]
+        WorkerPool(1, log_unretrieved="no")  # type: ignore[call-overload]
 
 
 def test_a_huge_shutdown_timeout_is_honoured_not_overflowed() -> None:

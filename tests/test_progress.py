@@ -90,6 +90,9 @@ def fail_on_multiples_of_4(item: int) -> None:
 @pytest.fixture
 def no_extras(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Make ``import tqdm`` and ``import rich`` fail, whether or not they are installed."""
+    for name in list(sys.modules):  # submodules too: another test may have imported them
+        if name.split(".")[0] in ("tqdm", "rich"):
+            monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "tqdm", None)
     monkeypatch.setitem(sys.modules, "rich", None)
     _tqdm_class.cache_clear()
@@ -301,8 +304,9 @@ def test_automatic_mode_shows_a_bar_on_a_terminal() -> None:
 
 @pytest.mark.usefixtures("no_extras")
 def test_true_falls_back_to_plain_and_false_gives_none() -> None:
-    """``True`` shows a display even off a terminal (plain without extras); ``False`` none."""
-    stream = io.StringIO()
+    """``True`` on a terminal shows plain without extras, none off one; ``False`` none."""
+    assert make_progress(True, total=2, stream=io.StringIO()) is None
+    stream = TtyStream()
     progress = make_progress(True, total=2, stream=stream)
     assert isinstance(progress, PlainProgress)
     progress.advance(2)
@@ -588,8 +592,8 @@ def test_rich_adapter_shows_the_final_count_and_failures() -> None:
 
 
 def test_true_prefers_rich_then_tqdm() -> None:
-    """``True`` picks rich when installed, else tqdm, else plain."""
-    stream = io.StringIO()
+    """``True`` on a terminal picks rich when installed, else tqdm, else plain."""
+    stream = TtyStream()
     progress = make_progress(True, total=1, stream=stream)
     assert progress is not None
     progress.close()

@@ -261,7 +261,7 @@ def test_grace_running_out_reports_stragglers_and_still_exits_cleanly(child: Any
     code, out, err = proc.finish()
     assert code == 130, f"{out}\n{err}"
     assert out.splitlines() == ["READY", "STOPPING", "atexit"]
-    assert "the grace period of 0.0 s ran out; 1 thread(s) still running" in err
+    assert "the grace period of 0 s ran out; 1 thread(s) still running" in err
     assert "Thread 'stuck_0' running __main__.hang for " in err
     assert "Exception ignored" not in err
 
@@ -639,7 +639,7 @@ def test_grace_running_out_reports_registered_threads_as_stragglers(
     assert shutdown.summary.timed_out
     assert [s.thread_name for s in shutdown.summary.stragglers] == ["slowpoke"]
     assert any("in wait" in line for line in shutdown.summary.stragglers[0].stack)
-    assert "grace period of 0.0 s ran out" in caplog.text
+    assert "grace period of 0 s ran out" in caplog.text
 
 
 def test_log_lines_on_the_threadkit_logger(caplog: pytest.LogCaptureFixture) -> None:
@@ -651,7 +651,7 @@ def test_log_lines_on_the_threadkit_logger(caplog: pytest.LogCaptureFixture) -> 
     messages = [r.getMessage() for r in caplog.records if r.name == "threadkit"]
     assert messages[0] == "graceful shutdown requested: maintenance"
     assert messages[1] == (
-        "graceful shutdown (request): stopping 0 pool(s) and 0 thread(s), grace 3.0 s"
+        "graceful shutdown (request): stopping 0 pool(s) and 0 thread(s), grace 3 s"
     )
     assert messages[2].startswith("graceful shutdown (request) finished in ")
     assert messages[2].endswith(": 0 task(s) cancelled, 0 straggler(s), 1 cleanup(s), 0 error(s)")

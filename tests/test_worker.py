@@ -173,9 +173,9 @@ def test_put_and_process_need_a_worker_pool() -> None:
     """put and process on a pool made without worker= raise TypeError and queue nothing."""
     with WorkerPool(1) as pool:
         with pytest.raises(TypeError, match="worker="):
-            pool.put(1)
+            pool.put(1)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="worker="):
-            pool.process([1, 2])
+            pool.process([1, 2])  # type: ignore[list-item]
         assert pool.statistics().submitted == 0
 
 

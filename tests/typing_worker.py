@@ -1,4 +1,4 @@
-"""Code that mypy --strict must accept, and calls it must reject, for Worker and put/process.
+"""Code that mypy --strict and pyright must accept, and calls they must reject: Worker, put.
 
 Not collected by pytest and never run: mypy checks it with the rest of ``tests``. Each
 rejected call carries ``# type: ignore[code]``; ``warn_unused_ignores`` turns an ignore that

@@ -24,7 +24,7 @@ class FakeClock:
 clock = FakeClock()
 api = RateLimiter(50, burst=5, clock=clock, wait=clock.wait)
 
-sent_at = []
+sent_at: list[float] = []
 for _ in range(105):
     api.acquire(timeout=10)  # blocks (here: moves the fake clock) until a token is due
     sent_at.append(clock.now)

@@ -14,7 +14,7 @@ import http.server
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,7 @@ class FileServer(http.server.ThreadingHTTPServer):
 
 
 @contextmanager
-def running_server() -> Iterator[FileServer]:
+def running_server() -> Generator[FileServer, None, None]:
     """Run a ``FileServer`` on 127.0.0.1 in a thread for the ``with`` block."""
     server = FileServer()
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="server")

@@ -21,7 +21,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from typing import Final, final
 
 from ._errors import Cancelled
@@ -57,6 +57,11 @@ class _DeadlineExceededType(enum.Enum):
 
 #: The reason of a token cancelled because its deadline (or an ancestor's) passed.
 DeadlineExceeded: Final = _DeadlineExceededType.DEADLINE_EXCEEDED
+"""The reason of a token cancelled because its deadline (or an ancestor's) passed.
+
+Test for it with ``token.reason is threadkit.DeadlineExceeded``; it prints as
+``deadline exceeded``.
+"""
 
 #: The token of the pool task running in this context; the pool sets it per task.
 task_token: ContextVar[CancelToken | None] = ContextVar("threadkit.current_token", default=None)
@@ -70,7 +75,7 @@ def current_token() -> CancelToken | None:
 
     A pool cancels its token when it shuts down with cancellation (``shutdown_now``,
     ``shutdown(cancel_futures=True)``, leaving ``with pool:`` on an error, or a
-    :class:`GracefulShutdown`), so long tasks can stop cooperatively.
+    ``GracefulShutdown``), so long tasks can stop cooperatively.
 
     Returns:
         The token of the pool whose task is running, or ``None`` outside a pool task.
@@ -81,6 +86,22 @@ def current_token() -> CancelToken | None:
     return token
 
 
+def stopped_by_own_token(exc: BaseException, ctx: Context) -> bool:
+    """Whether a task that raised ``exc`` stopped because its own token was cancelled.
+
+    Call it in the worker thread after the task raised; ``ctx`` is the context the task
+    ran in, so the token is the one its own ``current_token()`` returned. Such a task is
+    a cancellation the user asked for (a shutdown with cancellation, a
+    ``GracefulShutdown``), not a failure: the pool counts it as cancelled and does not
+    log its exception as unretrieved. A ``Cancelled`` from any other token (one the task
+    made itself, say) is an ordinary failure.
+    """
+    if not isinstance(exc, Cancelled):
+        return False
+    token = ctx.run(current_token)
+    return token is not None and token.cancelled and exc.reason is token.reason
+
+
 @final
 class CancelToken:
     """A thread-safe cancellation flag with an optional deadline and child tokens.
@@ -89,11 +110,13 @@ class CancelToken:
     and blocks with ``wait()`` or ``sleep()`` instead of ``time.sleep`` so that it wakes
     up as soon as it is cancelled. Every method may be called from any thread.
 
-    Example::
+    For example:
 
-        token = CancelToken(timeout=30)
-        while not token.sleep(5):
-            poll()
+    ```python
+    token = CancelToken(timeout=30)
+    while not token.sleep(5):
+        poll()
+    ```
 
     Args:
         parent: Cancelling ``parent`` cancels this token too, with the parent's
@@ -225,7 +248,7 @@ class CancelToken:
         pending = self._mark(reason)
         if pending is None:
             return False
-        marked = [self]
+        marked: list[CancelToken] = [self]
         # Iterative, so a deep chain of children cannot exhaust the stack.
         while pending:
             node = pending.pop()
@@ -361,7 +384,7 @@ class CancelToken:
         if deadline is not None:
             state += f" remaining={max(0.0, deadline - _clock()):.3f}s"
         return (
-            f"<CancelToken {state} callbacks={len(self._callbacks)}"
+            f"<threadkit.CancelToken {state} callbacks={len(self._callbacks)}"
             f" children={len(self._node.children)} at {id(self):#x}>"
         )
 

@@ -1,6 +1,6 @@
 """The engine of one pool: its shared state, its algorithms, and the worker-thread body.
 
-``WorkerPool`` (in ``_pool``) is a thin face over one :class:`Core`. Worker threads
+``WorkerPool`` (in ``_pool``) is a thin face over one ``Core``. Worker threads
 reference the core, never the pool, so a pool nobody references is garbage-collected;
 its finalizer shuts the core down and the workers drain the queue and exit.
 
@@ -45,9 +45,12 @@ Invariants:
       if its future was cancelled, skips it) or by a drain (cancelling shutdown, broken
       pool), which resolves it. Every handed entry is run by the worker it was handed to.
     * Submission checks the state and puts or hands the entry under ``lock``; shutdown
-      changes the state and hands ``_STOP`` to every idle worker under ``lock``; a busy
-      worker that finds ``tasks`` empty under ``lock`` once intake stopped exits. So
-      nothing is accepted after the last worker may have left, and none is stranded.
+      changes the state and hands ``_STOP`` to an idle worker under ``lock``, and each
+      worker exiting on it passes it to the next idle one; a busy worker that finds
+      ``tasks`` empty under ``lock`` once intake stopped exits. So nothing is accepted
+      after the last worker may have left, and none is stranded.
+    * A Ctrl-C in a submitting main thread cannot take a worker off ``idlers`` without
+      handing it its entry (``_hand_to_idle`` has no point where a handler runs).
     * A worker retires (idle timeout) only under ``lock`` and only while still on
       ``idlers`` (no entry was handed to it). ``alive`` counts the workers that are
       capacity.
@@ -78,7 +81,7 @@ from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from . import _process
-from ._cancel import CancelToken, task_token
+from ._cancel import CancelToken, stopped_by_own_token, task_token
 from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
 from ._futures import TaskFuture
 from ._hooks import HookedFuture, HookSet, PoolHooks, emit, hook_raised, new_event
@@ -92,6 +95,7 @@ from ._reports import (
     WorkerSnapshot,
     describe_callable,
 )
+from ._text import format_seconds
 from ._threads import current_frames, set_os_thread_name, started_anyway, unique_name
 from ._waiting import get_interruptibly, join_interruptibly
 from ._worker import CANCELLED, FAILED, PROCESS, WorkerRecord, start_worker, stop_worker
@@ -270,17 +274,28 @@ class Core:
         with self.lock:
             self.check_open()
             if self.idlers:
-                self.submitted += 1
-                self._hand(self.idlers.pop(), entry)
+                self._hand_to_idle(entry, counted=True)
                 return True
             if self.alive >= self.max_workers:
                 return False
             self._spawn(entry)
             return True
 
-    def _hand(self, ws: WorkerRecord, entry: object) -> None:
-        """Give ``entry`` to the idle worker ``ws``, just taken off ``idlers`` (lock held)."""
+    def _hand_to_idle(self, entry: object, *, counted: bool = False) -> None:
+        """Give ``entry`` to the most recently idle worker (lock held, ``idlers`` not empty);
+        count it as submitted if ``counted``.
+
+        Written so that a Ctrl-C cannot land inside it: from the first line to the release,
+        no instruction lets a signal handler run (no call, no backward jump), so the
+        worker leaves the list exactly when it is given the entry. A worker taken off the
+        list without its entry would wait forever.
+        """
+        idlers = self.idlers
+        ws = idlers[-1]
+        del idlers[-1]
         ws.handed = entry
+        if counted:
+            self.submitted += 1
         ws.wake.release()
 
     def _accept(self, entry: Task) -> None:
@@ -299,12 +314,10 @@ class Core:
                 if slots is not None:
                     slots.put(True)
                 raise self.closed_error()
-            idlers = self.idlers
-            if idlers:
+            if self.idlers:
                 if slots is not None:
                     slots.put(True)  # never queued: the place is free again
-                self.submitted += 1
-                self._hand(idlers.pop(), entry)
+                self._hand_to_idle(entry, counted=True)
             elif self.alive < self.max_workers:
                 if slots is not None:
                     # Never queued: the new worker runs it first. Returned before the
@@ -347,7 +360,9 @@ class Core:
         except queue.Empty:
             with self.lock:
                 self.rejected += 1
-            raise SubmitTimeout(f"no room in the pool's queue within {timeout} s") from None
+            raise SubmitTimeout(
+                f"no room in the pool's queue within {format_seconds(timeout)}"
+            ) from None
         self._accept_with(token, entry)
         return True
 
@@ -417,9 +432,8 @@ class Core:
                 self.runs.add(run)
             tokens = min(run.add(start, calls), self.max_workers)
             self.submitted += len(calls)
-            idlers = self.idlers
-            while tokens and idlers:
-                self._hand(idlers.pop(), run)
+            while tokens and self.idlers:
+                self._hand_to_idle(run)
                 tokens -= 1
             interrupt: BaseException | None = None
             for _ in range(min(tokens, self.max_workers - self.alive)):
@@ -608,6 +622,12 @@ class Core:
         ws.handed = None
         return entry
 
+    def pass_stop(self) -> None:
+        """A worker exiting on ``_STOP`` hands it to the next idle worker."""
+        with self.lock:
+            if self.idlers:
+                self._hand_to_idle(_STOP)
+
     def init_thread(self, ws: WorkerRecord) -> bool:
         """Run the initializer and the Worker's setup in the new thread; break on failure."""
         try:
@@ -678,7 +698,7 @@ class Core:
             return False
         if method is not None:
             thread = threading.current_thread().name
-            emit(method, TaskEvent(task_id, shown, thread, None, error))
+            emit(method, TaskEvent(task_id, shown, thread, None, error))  # pyright: ignore[reportPossiblyUnboundVariable]
         return True
 
     def _drain(self) -> tuple[list[Task], list[tuple[MapRun, list[Chunk]]]]:
@@ -709,11 +729,13 @@ class Core:
     def _stop_intake(self) -> None:
         """Wake idle workers to exit and blocked submitters to fail (lock held).
 
-        Busy workers exit when they find the queue empty (``wait_for_work``).
+        One idle worker is handed ``_STOP``; each one that exits on it hands it to the
+        next (``pass_stop``, in worker threads, where no Ctrl-C lands). Busy workers exit
+        when they find the queue empty (``wait_for_work``). Every shutdown call runs this
+        again, so an interrupted one is finished by the next.
         """
-        idlers = self.idlers
-        while idlers:
-            self._hand(idlers.pop(), _STOP)
+        if self.idlers:
+            self._hand_to_idle(_STOP)
         if self.slots is not None:
             self.slots.put(_STOP)
 
@@ -735,6 +757,8 @@ class Core:
                     self._stop_intake()
             elif cancel:
                 tasks, runs = self._drain()
+            else:
+                self._stop_intake()  # again: an earlier call may have been interrupted
             me = threading.current_thread()
             self.in_shutdown.add(me)
             # A worker never waits for another worker that is itself shutting the pool
@@ -805,8 +829,8 @@ class Core:
             if stragglers:
                 self.abandoned = True
                 logger.warning(
-                    "shutdown stopped waiting after %s s; still running: %s",
-                    timeout,
+                    "shutdown stopped waiting after %s; still running: %s",
+                    format_seconds(timeout),
                     ", ".join(f"{s.thread_name} ({s.task})" for s in stragglers),
                 )
         return ShutdownReport(cancelled=cancelled, stragglers=stragglers, dropped=tuple(dropped))
@@ -958,11 +982,13 @@ def _run_task(
     except BaseException as exc:
         if instance is not None and isinstance(exc, Exception):
             instance._tk_on_error(args[0], exc)
-        fut._tk_fail(exc, fn, log_unretrieved)
+        # A task stopped by its own token's Cancelled was cancelled, not failed: not logged.
+        own = stopped_by_own_token(exc, ctx)
+        fut._tk_fail(exc, fn, log_unretrieved and not own)
         # The traceback holds this frame: drop the future and the task from it, or the
         # cycle future -> exception -> frame -> future outlives everyone's interest.
         del fut, entry, fn, args, kwargs
-        return FAILED
+        return CANCELLED if own else FAILED
     fut._tk_finish(result)
     return 0
 
@@ -997,11 +1023,13 @@ def _run_task_hooked(
         elapsed = time.monotonic() - started
         if instance is not None and isinstance(exc, Exception):
             instance._tk_on_error(args[0], exc)
-        if hooks.failed is not None:
-            emit(hooks.failed, TaskEvent(task_id, shown, thread, elapsed, exc))
-        fut._tk_fail(exc, fn, log_unretrieved)
+        own = stopped_by_own_token(exc, ctx)  # as in _run_task
+        method = hooks.cancelled if own else hooks.failed
+        if method is not None:
+            emit(method, TaskEvent(task_id, shown, thread, elapsed, exc))
+        fut._tk_fail(exc, fn, log_unretrieved and not own)
         del fut, entry, fn, args, kwargs  # as in _run_task
-        return FAILED
+        return CANCELLED if own else FAILED
     if hooks.finished is not None:
         elapsed = time.monotonic() - started
         try:
@@ -1072,7 +1100,10 @@ def _work_loop(core: Core, ws: WorkerRecord) -> None:
                 ws.task = entry = get_nowait()
             except empty:
                 entry = core.wait_for_work(ws)  # handed, or taken there: no place to return
-                if entry is _STOP or entry is _RETIRE:
+                if entry is _STOP:
+                    core.pass_stop()
+                    return
+                if entry is _RETIRE:
                     return
             else:
                 if slots is not None and type(entry) is tuple:
@@ -1089,7 +1120,7 @@ def _work_loop(core: Core, ws: WorkerRecord) -> None:
             else:
                 ws.cancelled += 1
         else:
-            run: MapRun = entry
+            run: MapRun = entry  # pyright: ignore[reportAssignmentType] (not a tuple: a run)
             chunk = run.claim()
             while chunk is not None:
                 ws.task = run

@@ -462,7 +462,8 @@ def run_demo(options: DemoOptions, out: TextIO | None = None, err: TextIO | None
         The exit status: 0 on success, 1 if a download failed, 130 after Ctrl-C.
     """
     out = sys.stdout if out is None else out
-    err = sys.stderr if err is None else err
+    stderr: TextIO = sys.stderr  # typed TextIO | Any, which would widen err to TextIO | None
+    err = stderr if err is None else err
     modes = _modes()
     results: list[RunResult] = []
     state: _RunState | None = None

@@ -184,7 +184,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # The headers and the body go out in two writes; with Nagle's algorithm the body can
     # wait for the client's delayed ACK of the headers (tens of milliseconds per file).
     disable_nagle_algorithm = True
-    server: _HTTPServer
+    server: _HTTPServer  # pyright: ignore[reportIncompatibleVariableOverride]
 
     def do_GET(self) -> None:
         state = self.server.state

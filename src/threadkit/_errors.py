@@ -1,16 +1,18 @@
 """The exceptions threadkit raises.
 
-Every class says when it is raised. The tree::
+Every class says when it is raised. The tree:
 
-    ThreadkitError(Exception)
-    ├── Cancelled(ThreadkitError)
-    ├── PoolShutDown(ThreadkitError, RuntimeError)
-    ├── QueueFull(ThreadkitError)
-    │   └── SubmitTimeout(QueueFull, TimeoutError)
-    └── BrokenPool(ThreadkitError, concurrent.futures.thread.BrokenThreadPool)
+```text
+ThreadkitError(Exception)
+├── Cancelled(ThreadkitError)
+├── PoolShutDown(ThreadkitError, RuntimeError)
+├── QueueFull(ThreadkitError)
+│   └── SubmitTimeout(QueueFull, TimeoutError)
+└── BrokenPool(ThreadkitError, concurrent.futures.thread.BrokenThreadPool)
 
-    SystemExit (builtin)
-    └── ShutdownRequested(SystemExit)
+SystemExit (builtin)
+└── ShutdownRequested(SystemExit)
+```
 
 ``PoolShutDown`` is a ``RuntimeError`` because that is what
 ``ThreadPoolExecutor.submit`` raises after shutdown, and ``BrokenPool`` is a

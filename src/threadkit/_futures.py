@@ -6,7 +6,7 @@ track of work or errors, and one makes it cheaper:
 * ``cancel()`` cancels *and notifies* in one step. The base class only marks the future
   cancelled and leaves the notification of ``wait``/``as_completed`` waiters to the worker
   that eventually dequeues it; if no worker ever does (shutdown, hung workers), those
-  waiters hang. Here the worker side claims a future with :meth:`TaskFuture._tk_start`.
+  waiters hang. Here the worker side claims a future with ``TaskFuture._tk_start()``.
 * A done-callback that raises, even a ``BaseException``, is logged on the ``threadkit``
   logger and the remaining callbacks still run; the thread completing the future (a pool
   worker) is never killed by it.
@@ -119,8 +119,8 @@ _make_condition = _light_condition_type()
 class TaskFuture(Future[T]):
     """A ``concurrent.futures.Future`` as returned by threadkit pools.
 
-    Use it exactly like its base class; :func:`concurrent.futures.wait`,
-    :func:`~concurrent.futures.as_completed`, :func:`asyncio.wrap_future` and
+    Use it exactly like its base class; ``concurrent.futures.wait()``,
+    ``concurrent.futures.as_completed()``, ``asyncio.wrap_future()`` and
     ``loop.run_in_executor`` all accept it.
     """
 
@@ -162,7 +162,7 @@ class TaskFuture(Future[T]):
         """Called once, when ``cancel`` cancels the future (see HookedFuture)."""
 
     def set_running_or_notify_cancel(self) -> bool:
-        """As in the base class; a future cancelled by :meth:`cancel` reports ``False``."""
+        """As in the base class; a future cancelled by ``cancel()`` reports ``False``."""
         with self._condition:
             if self._state == _NOTIFIED:
                 return False
@@ -253,7 +253,7 @@ class TaskFuture(Future[T]):
         return 0
 
     def result(self, timeout: float | None = None) -> T:
-        """Return the task's result; see :meth:`concurrent.futures.Future.result`."""
+        """Return the task's result; see ``concurrent.futures.Future.result()``."""
         timeout = self._tk_wait_in_main(timeout)
         try:
             return super().result(timeout)
@@ -262,7 +262,7 @@ class TaskFuture(Future[T]):
                 self._tk_disarm()
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        """Return the task's exception; see :meth:`concurrent.futures.Future.exception`."""
+        """Return the task's exception; see ``concurrent.futures.Future.exception()``."""
         exc = super().exception(self._tk_wait_in_main(timeout))
         self._tk_disarm()
         return exc

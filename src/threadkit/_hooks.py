@@ -39,16 +39,18 @@ logger = logging.getLogger("threadkit")
 class PoolHooks:
     """Subclass this and override the events you want to see.
 
-    Every method gets a :class:`TaskEvent` and defaults to doing nothing. Keep them fast:
+    Every method gets a ``TaskEvent`` and defaults to doing nothing. Keep them fast:
     ``task_started`` and ``task_finished`` run on the worker thread, around each task.
 
-    Example::
+    For example:
 
-        class Timing(threadkit.PoolHooks):
-            def task_finished(self, event: threadkit.TaskEvent) -> None:
-                metrics.observe(event.name, event.duration)
+    ```python
+    class Timing(threadkit.PoolHooks):
+        def task_finished(self, event: threadkit.TaskEvent) -> None:
+            metrics.observe(event.name, event.duration)
 
-        pool = threadkit.WorkerPool(8, hooks=Timing())
+    pool = threadkit.WorkerPool(8, hooks=Timing())
+    ```
     """
 
     def task_submitted(self, event: TaskEvent) -> None:
@@ -65,7 +67,9 @@ class PoolHooks:
         ``duration`` ``None``, failed unstarted because the pool broke)."""
 
     def task_cancelled(self, event: TaskEvent) -> None:
-        """The task was cancelled before it started (by you, an overflow policy or shutdown)."""
+        """The task was cancelled before it started (by you, an overflow policy or shutdown),
+        or it stopped by raising ``Cancelled`` for its own cancelled token (then
+        ``event.duration`` and ``event.exception`` are set, as for ``task_failed``)."""
 
 
 class HookSet:

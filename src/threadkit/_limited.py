@@ -183,13 +183,15 @@ def limited(
     the block or call and released after it, even when it raises; a rate limiter
     only spends a token on entry.
 
-    Example::
+    For example:
 
-        sem = Semaphore(4)
-        fetch = limited(sem)(fetch)                 # at most 4 fetches at once
-        pool.map(limited(per_host, key_of=host_of)(fetch), urls)
-        with limited(rate, timeout=5):
-            call_the_api()
+    ```python
+    sem = Semaphore(4)
+    fetch = limited(sem)(fetch)                 # at most 4 fetches at once
+    pool.map(limited(per_host, key_of=host_of)(fetch), urls)
+    with limited(rate, timeout=5):
+        call_the_api()
+    ```
 
     Args:
         limiter: A ``Semaphore``, ``CapacityLimiter``, ``KeyedLimiter``,

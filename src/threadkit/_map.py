@@ -1,9 +1,9 @@
 """Map runs: many calls of one function, fed to a pool without a Future per item.
 
-A :class:`MapRun` holds its pending items in a deque; the pool's task queue carries one
+A ``MapRun`` holds its pending items in a deque; the pool's task queue carries one
 token (the run itself) per chunk, and a worker that takes a token claims up to
 ``chunksize`` items with atomic ``popleft`` calls. Results travel back to the one
-consuming thread through :class:`MapIterator`, in input order or as they complete.
+consuming thread through ``MapIterator``, in input order or as they complete.
 
 Guarantees:
     * Every item fed to the pool ends, for the consumer, as a value, the exception it
@@ -33,7 +33,7 @@ from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, TypeVar
 
 from ._hooks import emit
-from ._reports import TaskEvent
+from ._reports import TaskEvent, describe_callable
 from ._waiting import get_interruptibly
 from ._worker import CANCELLED, FAILED, OK, PROCESS
 
@@ -314,7 +314,7 @@ def _raise_item_error(error: Error) -> NoReturn:
 class MapIterator(Generic[T]):
     """The iterator returned by ``map``, ``map_unordered`` and ``process``.
 
-    Iterate it for the results; call :meth:`close` (or leave a ``with`` block) to cancel
+    Iterate it for the results; call ``close()`` (or leave a ``with`` block) to cancel
     the items that have not started.
     """
 
@@ -326,11 +326,13 @@ class MapIterator(Generic[T]):
     # so its fast path looks at an always-empty deque instead until its input runs out.
 
     __slots__ = (
+        "_advance",
         "_core",
         "_deadline",
         "_error",
         "_fast",
         "_feed_error",
+        "_hold",
         "_inputs",
         "_next_index",
         "_ordered",
@@ -353,6 +355,7 @@ class MapIterator(Generic[T]):
         *,
         ordered: bool,
         owner: object = None,
+        hold: int = 0,
     ) -> None:
         # The pool object itself, so that ``for r in WorkerPool(...).process(items)`` keeps
         # its pool alive (an unreferenced pool shuts down) until the iteration ends.
@@ -371,6 +374,26 @@ class MapIterator(Generic[T]):
         self._unfinished = fed  # items fed and not yet moved to ``_ready``
         self._deadline = deadline
         self._started = False
+        # Ordered and lazy: while the next result is late, each later one that arrives
+        # may feed one more input ahead of time, up to ``hold`` results held, so one slow
+        # item does not idle every worker (head-of-line blocking). ``_advance`` counts
+        # those feeds, which the yields of the held results then do not repeat.
+        self._hold = hold if ordered else 0
+        self._advance = 0
+
+    def __repr__(self) -> str:
+        # Reading only, without the pool's lock: a snapshot good enough for a log line.
+        fn = self._run.event_fn
+        shown = "Worker.process" if fn is None else describe_callable(fn)
+        if self._core is None:
+            state = "done"  # exhausted or closed
+        else:
+            state = "reading input" if self._inputs is not None else "input read"
+        return (
+            f"<threadkit.MapIterator {shown} {'ordered' if self._ordered else 'unordered'}"
+            f" {state} in_flight={self._unfinished} ready={len(self._ready)}"
+            f" at {id(self):#x}>"
+        )
 
     def __iter__(self) -> MapIterator[T]:
         return self
@@ -409,7 +432,9 @@ class MapIterator(Generic[T]):
                 self.close()
                 raise
         value = ready.popleft()
-        if self._inputs is not None:
+        if self._advance:
+            self._advance -= 1  # this result's input was fed while it waited
+        elif self._inputs is not None:
             try:
                 self._feed()
             except Exception as exc:
@@ -451,12 +476,24 @@ class MapIterator(Generic[T]):
                 self._take(batch)
             elif start != self._want:
                 stash[start] = batch
+                if self._advance < self._hold and self._inputs is not None:
+                    self._feed_ahead()
             else:
                 self._take(batch)
                 while self._error is None and self._want in stash:
                     self._take(stash.pop(self._want))
             if self._error is not None:
                 return
+
+    def _feed_ahead(self) -> None:
+        """Feed one input while an early result waits in the stash (see ``_hold``)."""
+        try:
+            if self._feed():
+                self._advance += 1
+        except Exception as exc:
+            # As in _next_slow: what is in flight is still good; raise once it is out.
+            self._end_inputs()
+            self._feed_error = exc
 
     def _take(self, batch: Outcome | Batch) -> None:
         """Move ``batch``'s results to ``_ready``, up to its first error (kept to raise)."""

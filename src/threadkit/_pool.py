@@ -13,7 +13,18 @@ import os
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, final
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Generic,
+    Literal,
+    Never,
+    ParamSpec,
+    TypeVar,
+    final,
+    overload,
+)
 
 from ._cancel import CancelToken
 from ._core import POLICIES, Core, OverflowPolicy
@@ -36,6 +47,12 @@ __all__ = ["OverflowPolicy", "WorkerPool"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+# What map/map_unordered/process take as buffersize: None (eager), an int >= 1, or "auto".
+BufferSize = int | Literal["auto"] | None
+# With buffersize="auto", an ordered lazy iteration may hold this many finished results
+# per worker while an earlier item is still running (see MapIterator).
+_HOLD_PER_WORKER: Final = 32
 
 
 def _default_max_workers() -> int:
@@ -68,19 +85,19 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         thread_name_prefix: Workers are named ``{prefix}_{n}``; by default the prefix is
             ``WorkerPool-{k}``.
         initializer: Called with ``*initargs`` in each new worker thread before its first
-            task. If it raises, the pool breaks (see :class:`BrokenPool`).
+            task. If it raises, the pool breaks (see ``BrokenPool``).
         initargs: Arguments for ``initializer``.
-        worker: A zero-argument callable (typically a :class:`Worker` subclass) called once
+        worker: A zero-argument callable (typically a ``Worker`` subclass) called once
             in each worker thread to make that thread's worker object; tasks given with
-            :meth:`put` and :meth:`process` run its ``process`` method.
+            ``put()`` and ``process()`` run its ``process`` method.
         max_queue: The most tasks that may wait for a worker (``None``: unbounded). When
             the queue is full, ``overflow`` decides.
         overflow: ``"block"`` (wait for room, up to ``submit_timeout``), ``"reject"``
-            (raise :class:`QueueFull`), ``"caller_runs"`` (run the task in the submitting
+            (raise ``QueueFull``), ``"caller_runs"`` (run the task in the submitting
             thread) or ``"drop_oldest"`` (cancel the oldest queued task to make room). A
             worker of this pool that would block on its full queue runs the task inline.
         submit_timeout: With ``"block"``, how long a submitter waits for room before
-            :class:`SubmitTimeout`; ``None`` waits as long as it takes.
+            ``SubmitTimeout``; ``None`` waits as long as it takes.
         min_workers: Workers that ``idle_timeout`` never retires once started.
         idle_timeout: Seconds after which an idle worker beyond ``min_workers`` exits;
             ``None`` keeps workers until shutdown, as ThreadPoolExecutor does.
@@ -88,10 +105,10 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             the queued tasks are cancelled and running ones get this many seconds.
         log_unretrieved: Log a failed task's exception on the ``threadkit`` logger when its
             future is discarded without anyone retrieving it.
-        cancel_token: Make the pool's :attr:`cancel_token` a child of this token, so
-            cancelling it (for example from a :class:`GracefulShutdown`) tells the pool's
+        cancel_token: Make the pool's ``cancel_token`` a child of this token, so
+            cancelling it (for example from a ``GracefulShutdown``) tells the pool's
             running tasks to stop.
-        hooks: A :class:`PoolHooks` whose methods see every task submitted, started,
+        hooks: A ``PoolHooks`` whose methods see every task submitted, started,
             finished, failed or cancelled. Without it the pool pays nothing for hooks.
         watchdog: Seconds after which a running task is reported (once) on the
             ``threadkit`` logger with its thread and stack. Needs one extra thread.
@@ -101,6 +118,50 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             ``initializer``).
         ValueError: An argument is out of range (``max_workers=0``, an unknown policy).
     """
+
+    # A pool without ``worker=`` is a WorkerPool[Never, Never]: type checkers then reject
+    # its put() and process(), which raise TypeError at run time.
+    @overload
+    def __init__(
+        self: WorkerPool[Never, Never],
+        max_workers: int | None = None,
+        thread_name_prefix: str = "",
+        initializer: Callable[..., object] | None = None,
+        initargs: Iterable[Any] = (),
+        *,
+        worker: None = None,
+        max_queue: int | None = None,
+        overflow: OverflowPolicy = "block",
+        submit_timeout: float | None = None,
+        min_workers: int = 0,
+        idle_timeout: float | None = None,
+        shutdown_grace: float = 2.0,
+        log_unretrieved: bool = True,
+        cancel_token: CancelToken | None = None,
+        hooks: PoolHooks | None = None,
+        watchdog: float | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        thread_name_prefix: str = "",
+        initializer: Callable[..., object] | None = None,
+        initargs: Iterable[Any] = (),
+        *,
+        worker: Callable[[], Worker[In, Out]],
+        max_queue: int | None = None,
+        overflow: OverflowPolicy = "block",
+        submit_timeout: float | None = None,
+        min_workers: int = 0,
+        idle_timeout: float | None = None,
+        shutdown_grace: float = 2.0,
+        log_unretrieved: bool = True,
+        cancel_token: CancelToken | None = None,
+        hooks: PoolHooks | None = None,
+        watchdog: float | None = None,
+    ) -> None: ...
 
     def __init__(
         self,
@@ -190,7 +251,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         The call runs in a copy of the caller's ``contextvars`` context.
 
         Returns:
-            A :class:`concurrent.futures.Future` that resolves to the call's result or
+            A ``concurrent.futures.Future`` that resolves to the call's result or
             exception, or is cancelled.
 
         Raises:
@@ -242,7 +303,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int = 1,
-        buffersize: int | None = None,
+        buffersize: BufferSize = None,
         progress: ProgressArg = False,
     ) -> MapIterator[T]:
         """Call ``fn`` on items of ``iterables`` (zipped) concurrently; yield results in order.
@@ -250,7 +311,8 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         Like ``Executor.map``: without ``buffersize`` the iterables are read in full at the
         call and every call is scheduled then, so work happens even if you never iterate.
         With ``buffersize=N`` (as in Python 3.14) input is read lazily with at most ``N``
-        calls in flight, so an endless iterable works in flat memory.
+        calls in flight, so an endless iterable works in flat memory; with
+        ``buffersize="auto"`` lazily with the window ``process`` uses by default.
 
         Args:
             fn: The callable; it takes one argument from each iterable.
@@ -261,10 +323,13 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
                 A chunk's items run one after another in one copy of the caller's
                 context (so with ``chunksize > 1`` they see each other's context
                 changes).
-            buffersize: The most calls in flight (lazy mode), or ``None`` (eager).
+            buffersize: ``None`` (eager, the default), the most calls read ahead of the
+                results you have taken (an ``int`` >= 1; lazy), or ``"auto"`` (lazy, see
+                ``process``).
             progress: Show a progress bar that advances as calls complete: ``True`` on a
-                terminal only, ``"plain"``/``"tqdm"``/``"rich"`` always, or a callable
-                ``fn(done, total)`` or :class:`Progress` object. Off by default.
+                terminal only, ``"plain"``/``"tqdm"``/``"rich"`` always, a ``tqdm`` bar or
+                ``rich.progress.Progress`` of your own, a callable ``fn(done, total)`` or a
+                ``Progress`` object. Off by default; see ``make_progress()``.
 
         Returns:
             An iterator of results; closing it (or an error, or the timeout) cancels
@@ -285,21 +350,19 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int = 1,
-        buffersize: int | None = 0,
+        buffersize: BufferSize = "auto",
         progress: ProgressArg = False,
     ) -> MapIterator[T]:
-        """Like :meth:`map`, but yield each result as soon as it is ready.
+        """Like ``map()``, but yield each result as soon as it is ready.
 
-        Lazy and bounded by default: ``buffersize=0`` means twice ``max_workers`` in
+        Lazy and bounded by default: ``buffersize="auto"`` means twice ``max_workers`` in
         flight; pass ``None`` to read all input at the call.
 
         Raises:
-            TypeError: As for :meth:`map`.
-            ValueError: As for :meth:`map`.
+            TypeError: As for ``map()``.
+            ValueError: As for ``map()``.
             PoolShutDown: The pool is shut down.
         """
-        if buffersize == 0:
-            buffersize = 2 * self._core.max_workers
         return self._map(
             fn, iterables, timeout, chunksize, buffersize, ordered=False, progress=progress
         )
@@ -310,7 +373,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         iterables: tuple[Iterable[Any], ...],
         timeout: float | None,
         chunksize: int,
-        buffersize: int | None,
+        buffersize: BufferSize,
         *,
         ordered: bool,
         progress: ProgressArg = False,
@@ -324,7 +387,14 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         total = _length(iterables)
         seconds = check_timeout(timeout)
         check_int(chunksize, "chunksize")
-        if buffersize is not None:
+        # "auto": twice max_workers in flight and, when ordered, up to _HOLD_PER_WORKER
+        # results per worker held while an earlier item is slow (see MapIterator); an int
+        # is a strict bound on what is read ahead. 0 is refused, as by the stdlib's map.
+        hold = 0
+        if buffersize == "auto":
+            buffersize = 2 * self._core.max_workers
+            hold = _HOLD_PER_WORKER * self._core.max_workers
+        elif buffersize is not None:
             check_int(buffersize, "buffersize")
         deadline = None if seconds is None else time.monotonic() + seconds
         core = self._core
@@ -349,13 +419,20 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         self._core.feed_map(run, 0, first)
         lazy_inputs = inputs if buffersize is not None else None
         return MapIterator(
-            self._core, run, lazy_inputs, len(first), deadline, ordered=ordered, owner=self
+            self._core,
+            run,
+            lazy_inputs,
+            len(first),
+            deadline,
+            ordered=ordered,
+            owner=self,
+            hold=hold if lazy_inputs is not None else 0,
         )
 
     def put(self, item: In) -> Future[Out]:
         """Give ``item`` to the pool's workers; one of them runs ``process(item)``.
 
-        Needs a pool made with ``worker=``. Backpressure applies as for :meth:`submit`.
+        Needs a pool made with ``worker=``. Backpressure applies as for ``submit()``.
 
         Returns:
             The future of ``process(item)``.
@@ -380,24 +457,31 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         items: Iterable[In],
         *,
         ordered: bool = True,
-        buffersize: int | None = 0,
+        buffersize: BufferSize = "auto",
         chunksize: int = 1,
         timeout: float | None = None,
         progress: ProgressArg = False,
     ) -> MapIterator[Out]:
         """Run ``process`` on every item and yield the results; lazy and bounded.
 
-        Needs a pool made with ``worker=``. Input is read as results are consumed, with
-        at most ``buffersize`` items in flight (``0``, the default, means twice
-        ``max_workers``; ``None`` reads all input at the call).
+        Needs a pool made with ``worker=``. Input is read as results are consumed.
+
+        With ``buffersize="auto"`` (the default) twice ``max_workers`` items are in
+        flight; when ``ordered``, a slow item does not hold up the others: while it runs,
+        up to 32 finished results per worker are kept for their turn and as many new
+        items started. Memory is then bounded by those results; pass an ``int`` to bound
+        what is read ahead strictly (one slow item then idles the workers once the window
+        is full), or ``ordered=False`` to take results as they come.
 
         Args:
             items: The items, any iterable (an endless generator is fine).
             ordered: Yield results in input order (``True``) or as they complete.
-            buffersize: The most items in flight, as described above.
+            buffersize: ``"auto"`` as described above, the most items read ahead of the
+                results you have taken (an ``int`` >= 1), or ``None`` to read all input
+                at the call.
             chunksize: Items a worker takes at once.
             timeout: Seconds, from this call, that the whole iteration may take.
-            progress: A progress bar, as for :meth:`map`.
+            progress: A progress bar, as for ``map()``.
 
         Returns:
             An iterator of results. An item's exception is raised when its turn comes;
@@ -409,8 +493,6 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             PoolShutDown: The pool is shut down.
         """
         self._need_worker("process")
-        if buffersize == 0:
-            buffersize = 2 * self._core.max_workers
         return self._map(
             PROCESS, (items,), timeout, chunksize, buffersize, ordered=ordered, progress=progress
         )
@@ -438,7 +520,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
                 as stragglers and the call returns. ``None`` waits as long as it takes.
 
         Returns:
-            A :class:`ShutdownReport`: what was cancelled and who is still running.
+            A ``ShutdownReport``: what was cancelled and who is still running.
 
         Raises:
             ValueError: ``timeout`` is negative or NaN.
@@ -454,7 +536,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         resubmitted elsewhere. Running tasks are left to finish (up to ``timeout``).
 
         Returns:
-            A :class:`ShutdownReport` whose ``dropped`` holds the unstarted tasks.
+            A ``ShutdownReport`` whose ``dropped`` holds the unstarted tasks.
 
         Raises:
             ValueError: ``timeout`` is negative or NaN.
@@ -482,7 +564,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
 
     @property
     def cancel_token(self) -> CancelToken:
-        """The token this pool's tasks see through :func:`current_token`.
+        """The token this pool's tasks see through ``current_token()``.
 
         It is cancelled when the pool shuts down with cancellation (``shutdown_now``,
         ``shutdown(cancel_futures=True)``, leaving ``with`` on an error) or when the
@@ -502,7 +584,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         return self._core.max_workers
 
     def statistics(self) -> PoolStatistics:
-        """Return a consistent snapshot of the pool's counters (see :class:`PoolStatistics`)."""
+        """Return a consistent snapshot of the pool's counters (see ``PoolStatistics``)."""
         return self._core.statistics()
 
     def worker_snapshots(self) -> tuple[WorkerSnapshot, ...]:

@@ -1,22 +1,22 @@
 """Progress displays for map runs: the ``Progress`` protocol, its renderers, ``make_progress``.
 
-A pool reports to a :class:`Progress` from its worker threads: ``set_total`` when it
+A pool reports to a ``Progress`` from its worker threads: ``set_total`` when it
 learns how many items there are, ``advance`` as each item completes (in completion
-order, from any thread), and ``close`` once at the end. :func:`make_progress` turns the
+order, from any thread), and ``close`` once at the end. ``make_progress()`` turns the
 ``progress=`` argument a user gave into one, or into ``None`` so that a run without a
 display pays nothing.
 
 The implementations here:
 
-* :class:`PlainProgress` needs nothing. On a terminal it redraws one line with ``\\r``,
+* ``PlainProgress`` needs nothing. On a terminal it redraws one line with ``\\r``,
   at most every ``min_interval`` seconds; elsewhere (log files, CI) it writes whole
   lines, one per 10 % step and at most one per ``log_interval`` seconds otherwise, so
   logs stay readable. It never starts a thread.
-* :class:`TqdmProgress` and :class:`RichProgress` are thin adapters over those optional
+* ``TqdmProgress`` and ``RichProgress`` are thin adapters over those optional
   packages.
-* :class:`CallbackProgress` calls a user's ``fn(done, total)``.
+* ``CallbackProgress`` calls a user's ``fn(done, total)``.
 
-They share one engine, :class:`_Reporter`: counts live under a small lock, and the
+They share one engine, ``_Reporter``: counts live under a small lock, and the
 display is drawn by whichever calling thread finds no drawing in progress, so a worker
 thread never waits for a terminal, a file or a slow callback.
 """
@@ -94,9 +94,39 @@ class Progress(Protocol):
         """Show the final state and release the display; a second call does nothing."""
 
 
-#: What ``progress=`` accepts; see :func:`make_progress` for what each value means.
+class TqdmBar(Protocol):
+    """The part of a ``tqdm`` bar threadkit drives, when you pass your own bar."""
+
+    def update(self, n: float | None = ..., /) -> object: ...
+
+    def refresh(self) -> object: ...
+
+    def close(self) -> object: ...
+
+
+class RichBar(Protocol):
+    """The part of a ``rich.progress.Progress`` threadkit drives, when you pass your own."""
+
+    def add_task(self, description: str, /, *, total: float | None = ...) -> Any: ...
+
+    def update(self, task_id: Any, /, *, completed: float | None = ...) -> object: ...
+
+    def refresh(self) -> object: ...
+
+    def start(self) -> object: ...
+
+    def stop(self) -> object: ...
+
+
+#: What ``progress=`` accepts; see ``make_progress()`` for what each value means.
 ProgressArg: TypeAlias = (
-    bool | Literal["plain", "tqdm", "rich"] | Callable[[int, int | None], object] | Progress | None
+    bool
+    | Literal["plain", "tqdm", "rich"]
+    | Callable[[int, int | None], object]
+    | Progress
+    | TqdmBar
+    | RichBar
+    | None
 )
 
 
@@ -306,9 +336,11 @@ class PlainProgress(_Reporter):
 
     On a terminal (``stream.isatty()`` is true) it keeps one line up to date, redrawn
     with ``\\r`` at most every ``min_interval`` seconds, and ends it with a newline on
-    ``close``::
+    ``close``:
 
-        downloads  [###########---------]  57/100  57%  12.3/s  ETA 3s  2 failed
+    ```python
+    downloads  [###########---------]  57/100  57%  12.3/s  ETA 3s  2 failed
+    ```
 
     Anywhere else (a log file, CI) it writes whole lines without ``\\r``: one each time
     the run crosses a 10 % step, one after ``log_interval`` seconds without a line if
@@ -482,6 +514,9 @@ class TqdmProgress(_Reporter):
         total: The number of items, or ``None`` while unknown.
         description: The bar's description.
         stream: Where to write; ``sys.stderr`` when ``None``.
+        bar: A ``tqdm`` bar of your own to drive instead of a new one (its description,
+            format and file are yours; its ``total`` is set when the run knows it). It
+            is closed when the run ends.
 
     Raises:
         ImportError: tqdm is not installed.
@@ -490,15 +525,27 @@ class TqdmProgress(_Reporter):
     __slots__ = ("_bar", "_shown")
 
     def __init__(
-        self, total: int | None = None, *, description: str = "", stream: TextIO | None = None
+        self,
+        total: int | None = None,
+        *,
+        description: str = "",
+        stream: TextIO | None = None,
+        bar: TqdmBar | None = None,
     ) -> None:
-        tqdm_class = _tqdm_class()
         super().__init__(total)
-        self._bar = tqdm_class(total=self._total, desc=description or None, file=stream)
-        self._shown = ProgressStatistics(0, 0, self._total)
+        if bar is None:
+            tqdm_class = _tqdm_class()
+            bar = tqdm_class(total=self._total, desc=description or None, file=stream)
+            shown_total = self._total
+        else:
+            shown_total = getattr(bar, "total", None)
+        self._bar: Any = bar
+        self._shown = ProgressStatistics(0, 0, shown_total)
 
     def _render(self, stats: ProgressStatistics, *, final: bool) -> None:
         bar, shown = self._bar, self._shown
+        if stats.total is None and shown.total is not None:
+            stats = attrs.evolve(stats, total=shown.total)  # a user's bar keeps its total
         self._shown = stats
         if stats.total != shown.total:
             bar.total = stats.total
@@ -525,16 +572,35 @@ class RichProgress(_Reporter):
         total: The number of items, or ``None`` while unknown.
         description: Shown before the bar (as text, not rich markup).
         stream: Where to write; ``sys.stderr`` when ``None``.
+        bar: A ``rich.progress.Progress`` of your own: the run adds a task to it. It is
+            started if it was not (and then stopped when the run ends); one you started
+            yourself (``with Progress() as bar:``) is left running.
 
     Raises:
         ImportError: rich is not installed.
     """
 
-    __slots__ = ("_bar", "_drawn_at", "_task")
+    __slots__ = ("_bar", "_drawn_at", "_owned", "_task")
 
     def __init__(
-        self, total: int | None = None, *, description: str = "", stream: TextIO | None = None
+        self,
+        total: int | None = None,
+        *,
+        description: str = "",
+        stream: TextIO | None = None,
+        bar: RichBar | None = None,
     ) -> None:
+        if bar is not None:
+            super().__init__(total)
+            user: Any = bar  # a rich Progress, whose add_task takes fields such as failed
+            self._bar: Any = user
+            self._task = user.add_task(description, total=self._total, failed="")
+            self._drawn_at = time.monotonic()
+            live = getattr(bar, "live", None)
+            self._owned = not getattr(live, "is_started", False)
+            if self._owned:
+                bar.start()
+            return
         try:
             from rich.console import Console
             from rich.progress import (
@@ -562,6 +628,7 @@ class RichProgress(_Reporter):
         )
         self._task = self._bar.add_task(description, total=self._total, failed="")
         self._drawn_at = time.monotonic()
+        self._owned = True
         self._bar.start()
 
     def _render(self, stats: ProgressStatistics, *, final: bool) -> None:
@@ -574,7 +641,10 @@ class RichProgress(_Reporter):
             self._bar.refresh()
 
     def _release(self) -> None:
-        self._bar.stop()
+        if self._owned:
+            self._bar.stop()
+        else:
+            self._bar.refresh()
 
 
 def _best(total: int | None, description: str, stream: TextIO | None) -> Progress:
@@ -595,18 +665,20 @@ def make_progress(
     description: str = "",
     stream: TextIO | None = None,
 ) -> Progress | None:
-    """Turn a ``progress=`` argument into a :class:`Progress`, or ``None`` for no display.
+    """Turn a ``progress=`` argument into a ``Progress``, or ``None`` for no display.
 
     What ``arg`` means:
 
-    * ``None``: a display only when ``stream`` is a terminal, else ``None``, so that
-      output piped to a file or run in CI costs nothing.
-    * ``True``: always a display, the best one installed: rich, else tqdm, else plain.
-      ``False``: ``None``.
-    * ``"plain"``, ``"tqdm"`` or ``"rich"``: that display.
-    * A callable ``fn(done, total)``: a :class:`CallbackProgress` calling it.
-    * An object with ``set_total``, ``advance`` and ``close``: that object, after
-      ``arg.set_total(total)``.
+    * ``True`` (or ``None``): the best display installed (rich, else tqdm, else plain)
+      when ``stream`` is a terminal, and no display otherwise, so that output piped to
+      a file or run in CI costs nothing. ``progress=True`` means the same for a pool.
+    * ``False``: no display.
+    * ``"plain"``, ``"tqdm"`` or ``"rich"``: that display, terminal or not.
+    * A ``tqdm`` bar or a ``rich.progress.Progress`` of your own (``tqdm(desc="pages")``):
+      that bar, driven by the run (see ``TqdmProgress`` and ``RichProgress``).
+    * A callable ``fn(done, total)``: a ``CallbackProgress`` calling it.
+    * An object with ``set_total``, ``advance`` and ``close`` (a ``Progress``): that
+      object, after ``arg.set_total(total)``.
 
     Args:
         arg: The ``progress=`` argument.
@@ -624,23 +696,25 @@ def make_progress(
             negative.
         ImportError: ``arg`` names tqdm or rich and it is not installed.
 
-    Example::
+    For example:
 
-        progress = make_progress(True, total=len(paths), description="resize")
-        for path in paths:  # a pool does this in its worker threads
-            resize(path)
-            progress.advance()
-        progress.close()
+    ```python
+    progress = make_progress(True, total=len(paths), description="resize")
+    for path in paths:  # a pool does this in its worker threads
+        resize(path)
+        progress.advance()
+    progress.close()
+    ```
     """
     total = _check_total(total)
     if not isinstance(description, str):
         raise TypeError(f"description must be a str, got {description!r}")
     value: object = arg  # typed for callers, checked as anything here
-    if value is None:
+    if value is None or value is True:
         shown = _isatty(sys.stderr if stream is None else stream)
         return _best(total, description, stream) if shown else None
-    if isinstance(value, bool):
-        return _best(total, description, stream) if value else None
+    if value is False:
+        return None
     if isinstance(value, str):
         if value == "plain":
             return PlainProgress(total, description=description, stream=stream)
@@ -651,15 +725,31 @@ def make_progress(
         raise ValueError(f"progress must be 'plain', 'tqdm' or 'rich' as a string, got {value!r}")
     if isinstance(value, type):
         raise TypeError(
-            f"progress must be a Progress object, not the class {value.__qualname__}:"
-            " pass an instance"
+            f"progress must be a bar object, not the class {value.__qualname__}: pass an"
+            f" instance ({value.__qualname__}(...)), or a name such as 'tqdm' or 'rich'"
         )
     if isinstance(value, Progress):
         value.set_total(total)
         return value
+    if _made_by(value, "tqdm"):
+        return TqdmProgress(total, description=description, bar=value)  # type: ignore[arg-type]
+    if _made_by(value, "rich"):
+        return RichProgress(total, description=description, bar=value)  # type: ignore[arg-type]
     if callable(value):
         return CallbackProgress(value, total)
     raise TypeError(
-        "progress must be None, a bool, 'plain', 'tqdm', 'rich', a callable fn(done, total)"
-        f" or an object with set_total, advance and close, got {value!r}"
+        "progress must be None, a bool, 'plain', 'tqdm', 'rich', a tqdm bar, a"
+        " rich.progress.Progress, a callable fn(done, total) or an object with set_total,"
+        f" advance and close, got {value!r}"
     )
+
+
+def _made_by(value: object, package: str) -> bool:
+    """Whether ``value`` is a bar of ``package`` (tqdm, or rich's ``Progress``)."""
+    for cls in type(value).__mro__:
+        module = getattr(cls, "__module__", "") or ""
+        if package == "tqdm" and module.split(".")[0] == "tqdm":
+            return True
+        if package == "rich" and module == "rich.progress" and cls.__name__ == "Progress":
+            return True
+    return False

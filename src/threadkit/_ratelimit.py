@@ -240,7 +240,7 @@ class RateLimiterStatistics:
 
 
 @final
-@attrs.define(eq=False, repr=False)
+@attrs.define(eq=False, repr=False, init=False)
 class RateLimiter:
     """A thread-safe token bucket: at most ``rate`` acquisitions a second on average.
 
@@ -248,12 +248,14 @@ class RateLimiter:
     acquisitions are spaced ``1 / rate`` seconds apart. Waiters are served in arrival
     order.
 
-    Example::
+    For example:
 
-        api = RateLimiter(10)              # 10 requests a second
-        for item in items:
-            api.acquire()
-            post(item)
+    ```python
+    api = RateLimiter(10)              # 10 requests a second
+    for item in items:
+        api.acquire()
+        post(item)
+    ```
 
     Args:
         rate: Tokens added per second, a finite number > 0 (``0.5`` is one every two
@@ -284,6 +286,20 @@ class RateLimiter:
     _bucket: _Bucket = attrs.field(init=False)
 
     _KEYED: ClassVar[Literal[False]] = False
+
+    # A written-out signature, so type checkers and the docs see the public names (attrs
+    # would name the parameters after the private fields); attrs still converts them.
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[threading.Event, float], object] | None = None,
+    ) -> None:
+        self.__attrs_init__(  # pyright: ignore[reportAttributeAccessIssue]
+            rate, burst, clock=clock, wait=wait
+        )
 
     def __attrs_post_init__(self) -> None:
         self._engine = _Engine(self._rate, self._burst, self._clock, self._wait)
@@ -415,7 +431,7 @@ class KeyedRateLimiterStatistics:
 
 
 @final
-@attrs.define(eq=False, repr=False)
+@attrs.define(eq=False, repr=False, init=False)
 class KeyedRateLimiter(Generic[K]):
     """A token bucket per key: at most ``rate`` acquisitions a second for each key.
 
@@ -423,11 +439,13 @@ class KeyedRateLimiter(Generic[K]):
     made on first use. Buckets that have refilled and have no sleepers are dropped
     from time to time, so a million distinct keys do not pile up in memory.
 
-    Example::
+    For example:
 
-        per_host = KeyedRateLimiter(5, burst=5)
-        per_host.acquire(urlsplit(url).hostname)
-        fetch(url)
+    ```python
+    per_host = KeyedRateLimiter(5, burst=5)
+    per_host.acquire(urlsplit(url).hostname)
+    fetch(url)
+    ```
 
     Args:
         rate: Tokens added per second to each bucket, a finite number > 0.
@@ -454,6 +472,20 @@ class KeyedRateLimiter(Generic[K]):
     _sweep_at: int = attrs.field(init=False, default=_MIN_SWEEP)
 
     _KEYED: ClassVar[Literal[True]] = True
+
+    # A written-out signature, so type checkers and the docs see the public names (attrs
+    # would name the parameters after the private fields); attrs still converts them.
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[threading.Event, float], object] | None = None,
+    ) -> None:
+        self.__attrs_init__(  # pyright: ignore[reportAttributeAccessIssue]
+            rate, burst, clock=clock, wait=wait
+        )
 
     def __attrs_post_init__(self) -> None:
         self._engine = _Engine(self._rate, self._burst, self._clock, self._wait)

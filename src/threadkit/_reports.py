@@ -87,11 +87,11 @@ class WorkerSnapshot:
 
 @attrs.frozen
 class DroppedTask:
-    """A task that never started, handed back by :meth:`WorkerPool.shutdown_now`.
+    """A task that never started, handed back by ``WorkerPool.shutdown_now()``.
 
     Attributes:
         fn: The callable, or ``None`` for an item given to ``put``/``process`` (it would
-            have run on a worker thread's own :class:`Worker`; see :attr:`item`).
+            have run on a worker thread's own ``Worker``; see ``item``).
         args: Its positional arguments.
         kwargs: Its keyword arguments.
         future: Its future, already cancelled and notified; ``None`` for an item of
@@ -117,7 +117,7 @@ class ShutdownReport:
         cancelled: Futures and map items this call cancelled before they started.
         stragglers: Workers still running when the call stopped waiting (only when
             it waited with a ``timeout`` that expired).
-        dropped: The tasks handed back by :meth:`WorkerPool.shutdown_now`.
+        dropped: The tasks handed back by ``WorkerPool.shutdown_now()``.
     """
 
     cancelled: int = 0
@@ -131,7 +131,7 @@ class ShutdownReport:
 
 
 class TaskEvent(NamedTuple):
-    """One step in a task's life, as given to :class:`PoolHooks` methods.
+    """One step in a task's life, as given to ``PoolHooks`` methods.
 
     A named tuple rather than an attrs class, unlike the other reports: a pool with hooks
     makes one for every event of every task, and a tuple is the cheapest immutable value

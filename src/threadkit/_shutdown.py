@@ -62,6 +62,7 @@ from ._signals import (
     signal_name,
 )
 from ._signals import exit_code as signal_exit_code
+from ._text import format_seconds
 from ._threads import thread_snapshots
 from ._validate import check_timeout
 from ._waiting import join_interruptibly
@@ -101,7 +102,7 @@ _STAGES: Final = {
 
 @attrs.frozen
 class ShutdownSummary:
-    """What a :class:`GracefulShutdown` did when its block was left.
+    """What a ``GracefulShutdown`` did when its block was left.
 
     Attributes:
         trigger: What started the graceful sequence: a signal name (``"SIGINT"``,
@@ -134,23 +135,25 @@ class ShutdownSummary:
 
 @final
 class GracefulShutdown:
-    """Stop the main program gracefully on SIGINT, SIGTERM or :meth:`request`.
+    """Stop the main program gracefully on SIGINT, SIGTERM or ``request()``.
 
     Use it around the main program, as a context manager, a decorator or with
-    :meth:`run`. While the block runs, SIGINT and SIGTERM (and SIGHUP with
-    ``hup=True``) raise ``KeyboardInterrupt`` or :class:`ShutdownRequested` in the main
-    thread and cancel :attr:`token`. Leaving the block then runs the graceful sequence:
+    ``run()``. While the block runs, SIGINT and SIGTERM (and SIGHUP with
+    ``hup=True``) raise ``KeyboardInterrupt`` or ``ShutdownRequested`` in the main
+    thread and cancel ``token``. Leaving the block then runs the graceful sequence:
     stop the registered pools' intake, cancel their queued tasks, give running tasks
     ``grace`` seconds, run cleanups (last registered first), and exit with status 130
     (SIGINT) or 143 (SIGTERM). A second signal exits at once with the same status,
     after logging every thread's stack.
 
-    Example::
+    For example:
 
-        with threadkit.GracefulShutdown(grace=5) as shutdown:
-            pool = shutdown.register(threadkit.WorkerPool(8, cancel_token=shutdown.token))
-            for result in pool.map(fetch, urls):
-                save(result)
+    ```python
+    with threadkit.GracefulShutdown(grace=5) as shutdown:
+        pool = shutdown.register(threadkit.WorkerPool(8, cancel_token=shutdown.token))
+        for result in pool.map(fetch, urls):
+            save(result)
+    ```
 
     Guarantees:
         * The signal handler takes no lock and calls into no pool (see the module
@@ -162,7 +165,7 @@ class GracefulShutdown:
         * A block left normally, with no signal and no request, shuts the registered
           pools down as ``with pool:`` does (queued work finishes) and runs cleanups.
           A signal during that wait switches to the graceful sequence.
-        * After :meth:`request` (no signal) the block is left normally: no
+        * After ``request()`` (no signal) the block is left normally: no
           ``SystemExit``.
 
     A ``GracefulShutdown`` is entered once; make a new one for each run.
@@ -171,9 +174,9 @@ class GracefulShutdown:
         grace: Seconds the running tasks get to finish once the sequence starts;
             ``None`` waits as long as they take (a second signal still ends it).
         signals: The signals to handle; any catchable ones (``()`` for none, leaving
-            only :meth:`request`).
+            only ``request()``).
         hup: Also handle SIGHUP (where it exists).
-        token: Use this token as :attr:`token` instead of a new one.
+        token: Use this token as ``token`` instead of a new one.
 
     Raises:
         TypeError: ``grace`` is not a number, a signal is not an ``int``, ``hup`` is
@@ -248,7 +251,7 @@ class GracefulShutdown:
 
     @property
     def token(self) -> CancelToken:
-        """The token cancelled on the first signal, on :meth:`request` and when leaving.
+        """The token cancelled on the first signal, on ``request()`` and when leaving.
 
         Give it to pools (``WorkerPool(cancel_token=shutdown.token)``) and check it in
         loops (``while not shutdown.token.sleep(5): poll()``) so work stops promptly.
@@ -257,7 +260,7 @@ class GracefulShutdown:
 
     @property
     def requested(self) -> bool:
-        """Whether a signal arrived, :meth:`request` was called or the token is cancelled."""
+        """Whether a signal arrived, ``request()`` was called or the token is cancelled."""
         return self._relay.signal is not None or self._requested or self._token.cancelled
 
     @property
@@ -305,7 +308,7 @@ class GracefulShutdown:
     def register(self, target: Registrable) -> Registrable:
         """Have the graceful sequence stop ``target``; return ``target``.
 
-        * A :class:`WorkerPool` stops taking work and its queued tasks are cancelled;
+        * A ``WorkerPool`` stops taking work and its queued tasks are cancelled;
           its running tasks get the grace period; a block left normally waits for it
           as ``with pool:`` does. Held weakly.
         * A ``threading.Thread`` is joined within the grace period (and reported if
@@ -339,7 +342,7 @@ class GracefulShutdown:
                 raise TypeError(
                     f"register() needs a WorkerPool, a Thread or a callable, got {target!r}"
                 )
-        return target
+        return target  # pyright: ignore[reportReturnType] (narrowed by isinstance above)
 
     def add_cleanup(self, fn: Callable[[], object]) -> Callable[[], object]:
         """Run ``fn()`` when the block is left, after the pools are shut down.
@@ -392,7 +395,7 @@ class GracefulShutdown:
     def request(self, reason: object = None) -> bool:
         """Ask for the graceful sequence, from any thread, as a first signal would.
 
-        Cancels :attr:`token` at once, so everything waiting on it wakes. It does not
+        Cancels ``token`` at once, so everything waiting on it wakes. It does not
         interrupt the main thread: the block should notice (``shutdown.wait()``,
         ``token.sleep``, ``token.raise_if_cancelled()``) and end; leaving it runs the
         sequence, and then the program continues after the block (no ``SystemExit``).
@@ -578,11 +581,11 @@ class GracefulShutdown:
         pools = self._registered_pools()
         threads = self._registered_threads()
         logger.info(
-            "graceful shutdown (%s): stopping %d pool(s) and %d thread(s), grace %s s",
+            "graceful shutdown (%s): stopping %d pool(s) and %d thread(s), grace %s",
             trigger,
             len(pools),
             len(threads),
-            grace,
+            format_seconds(grace),
         )
         # Intake first, then the token: a worker whose task stops on the token must
         # find the queue already emptied, not start the next task.
@@ -609,10 +612,10 @@ class GracefulShutdown:
         stragglers.extend(_thread_stragglers(late))
         if stragglers:
             logger.warning(
-                "graceful shutdown (%s): the grace period of %s s ran out; %d thread(s) "
+                "graceful shutdown (%s): the grace period of %s ran out; %d thread(s) "
                 "still running:\n%s",
                 trigger,
-                grace,
+                format_seconds(grace),
                 len(stragglers),
                 _format_stragglers(stragglers),
             )
@@ -629,10 +632,10 @@ class GracefulShutdown:
             exit_code=exit_code,
         )
         logger.info(
-            "graceful shutdown (%s) finished in %.3f s: %d task(s) cancelled, "
+            "graceful shutdown (%s) finished in %s: %d task(s) cancelled, "
             "%d straggler(s), %d cleanup(s), %d error(s)%s",
             trigger,
-            summary.elapsed,
+            format_seconds(summary.elapsed),
             summary.cancelled,
             len(summary.stragglers),
             summary.cleanups,
@@ -783,7 +786,7 @@ def _format_stragglers(stragglers: list[WorkerSnapshot]) -> str:
     for straggler in stragglers:
         doing = "" if straggler.task is None else f" running {straggler.task}"
         if straggler.running_for is not None:
-            doing += f" for {straggler.running_for:.1f} s"
+            doing += f" for {format_seconds(straggler.running_for)}"
         lines.append(f"Thread {straggler.thread_name!r}{doing}:")
         lines.extend(entry.rstrip("\n") for entry in straggler.stack)
     return "\n".join(lines)

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._errors import ShutdownRequested
 from ._process import hard_exit
+from ._text import format_seconds
 from ._threads import dump_threads, start_thread, thread_snapshots
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class SignalRelay:
     """Handlers for a set of signals that record them and relay them to an owner.
 
     Args:
-        signals: The signals to handle (checked with :func:`check_signals`).
+        signals: The signals to handle (checked with ``check_signals``).
         on_first: Called with the signal number, in the watcher thread, on the first
             signal; what it raises is logged.
         quiet_codes: Code objects of the owner's frames in which a first signal is only
@@ -297,8 +298,8 @@ class SignalRelay:
         if thread.is_alive():
             # Still running the owner's callback; its read end stays open for it.
             logger.warning(
-                "the shutdown watcher is still running token callbacks after %s s",
-                _WATCHER_JOIN_TIMEOUT,
+                "the shutdown watcher is still running token callbacks after %s",
+                format_seconds(_WATCHER_JOIN_TIMEOUT),
             )
         else:
             os.close(read_fd)

@@ -236,7 +236,7 @@ class SemaphoreStatistics:
 
 
 @final
-@attrs.define(eq=False, repr=False)
+@attrs.define(eq=False, repr=False, init=False)
 class Semaphore:
     """A bounded, FIFO-fair semaphore with weighted acquire.
 
@@ -246,11 +246,13 @@ class Semaphore:
     request is never starved by small ones; waits can be cancelled with a
     ``CancelToken``; and ``statistics()`` tells what it is doing.
 
-    Example::
+    For example:
 
-        sem = Semaphore(4)          # at most 4 connections
-        with sem:
-            talk_to_the_host()
+    ```python
+    sem = Semaphore(4)          # at most 4 connections
+    with sem:
+        talk_to_the_host()
+    ```
 
     Args:
         total: The number of permits, an ``int`` >= 1; all start free.
@@ -265,6 +267,11 @@ class Semaphore:
     _permits: _Permits = attrs.field(init=False)
 
     _KEYED: ClassVar[Literal[False]] = False
+
+    # A written-out signature, so type checkers and the docs see ``total`` (attrs would
+    # name the parameter after the private field); attrs still validates it.
+    def __init__(self, total: int) -> None:
+        self.__attrs_init__(total)  # pyright: ignore[reportAttributeAccessIssue]
 
     def __attrs_post_init__(self) -> None:
         self._permits = _Permits(self._total)
@@ -436,7 +443,7 @@ class CapacityLimiterStatistics:
 
 
 @final
-@attrs.define(eq=False, repr=False)
+@attrs.define(eq=False, repr=False, init=False)
 class CapacityLimiter:
     """A FIFO-fair pool of tokens whose size can change while it is in use.
 
@@ -445,12 +452,14 @@ class CapacityLimiter:
     holder: new borrowers wait until enough tokens come back. anyio's
     ``CapacityLimiter`` is the model.
 
-    Example::
+    For example:
 
-        db_slots = CapacityLimiter(20)
-        with db_slots:
-            run_query()
-        db_slots.total = 40         # the pool grew: 20 more may go at once
+    ```python
+    db_slots = CapacityLimiter(20)
+    with db_slots:
+        run_query()
+    db_slots.total = 40         # the pool grew: 20 more may go at once
+    ```
 
     Args:
         total: The number of tokens, an ``int`` >= 1.
@@ -466,6 +475,11 @@ class CapacityLimiter:
     _permits: _Permits = attrs.field(init=False)
 
     _KEYED: ClassVar[Literal[False]] = False
+
+    # A written-out signature, so type checkers and the docs see ``total`` (attrs would
+    # name the parameter after the private field); attrs still validates it.
+    def __init__(self, total: int) -> None:
+        self.__attrs_init__(total)  # pyright: ignore[reportAttributeAccessIssue]
 
     def __attrs_post_init__(self) -> None:
         self._permits = _Permits(self._total, self._holders)
@@ -680,7 +694,7 @@ class KeyedLimiterStatistics:
 
 
 @final
-@attrs.define(eq=False, repr=False)
+@attrs.define(eq=False, repr=False, init=False)
 class KeyedLimiter(Generic[K]):
     """At most ``limit_per_key`` concurrent holders per key: per host, per tenant.
 
@@ -688,11 +702,13 @@ class KeyedLimiter(Generic[K]):
     only remembered while someone holds or awaits it, so memory follows the number of
     keys in use, not the number ever seen.
 
-    Example::
+    For example:
 
-        per_host = KeyedLimiter(4)
-        with per_host.hold(urlsplit(url).hostname):
-            fetch(url)
+    ```python
+    per_host = KeyedLimiter(4)
+    with per_host.hold(urlsplit(url).hostname):
+        fetch(url)
+    ```
 
     Args:
         limit_per_key: How many may hold the same key at once, an ``int`` >= 1.
@@ -707,6 +723,11 @@ class KeyedLimiter(Generic[K]):
     _entries: dict[K, _Permits] = attrs.field(init=False, factory=dict)
 
     _KEYED: ClassVar[Literal[True]] = True
+
+    # A written-out signature, so type checkers and the docs see ``limit_per_key`` (attrs would
+    # name the parameter after the private field); attrs still validates it.
+    def __init__(self, limit_per_key: int) -> None:
+        self.__attrs_init__(limit_per_key)  # pyright: ignore[reportAttributeAccessIssue]
 
     @property
     def limit_per_key(self) -> int:

@@ -261,10 +261,12 @@ def thread_name(name: str) -> Iterator[None]:
     Both the ``threading`` name and the OS-level name change, and both are put back
     when the block ends, also when it raises. Blocks may nest.
 
-    Example::
+    For example:
 
-        with thread_name("import-orders"):
-            run_import()
+    ```python
+    with thread_name("import-orders"):
+        run_import()
+    ```
 
     Args:
         name: The name while the block runs.

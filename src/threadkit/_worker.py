@@ -60,26 +60,28 @@ class Worker(Generic[In, Out]):
     ``functools.partial``) to ``WorkerPool(worker=...)``. Each worker thread then makes
     one instance and calls, in that thread:
 
-    * :meth:`setup` once, before its first item (open a connection here);
-    * :meth:`process` for every item it takes (the only method you must write);
-    * :meth:`teardown` once at the end, if ``setup`` returned (close it here).
+    * ``setup()`` once, before its first item (open a connection here);
+    * ``process()`` for every item it takes (the only method you must write);
+    * ``teardown()`` once at the end, if ``setup`` returned (close it here).
 
-    Example::
+    For example:
 
-        class Fetch(threadkit.Worker[str, bytes]):
-            def setup(self) -> None:
-                self.conn = http.client.HTTPConnection("example.org")
+    ```python
+    class Fetch(threadkit.Worker[str, bytes]):
+        def setup(self) -> None:
+            self.conn = http.client.HTTPConnection("example.org")
 
-            def process(self, path: str) -> bytes:
-                self.conn.request("GET", path)
-                return self.conn.getresponse().read()
+        def process(self, path: str) -> bytes:
+            self.conn.request("GET", path)
+            return self.conn.getresponse().read()
 
-            def teardown(self) -> None:
-                self.conn.close()
+        def teardown(self) -> None:
+            self.conn.close()
 
-        with threadkit.WorkerPool(worker=Fetch, max_workers=8) as pool:
-            for body in pool.process(paths):
-                ...
+    with threadkit.WorkerPool(worker=Fetch, max_workers=8) as pool:
+        for body in pool.process(paths):
+            ...
+    ```
     """
 
     # Set by the pool before setup(); class defaults keep an unattached instance usable.
@@ -109,23 +111,26 @@ class Worker(Generic[In, Out]):
     def setup(self) -> None:
         """Prepare this thread's state; runs in the worker thread before its first item.
 
-        Raising here breaks the pool: pending items fail with :class:`BrokenPool`.
+        Raising here breaks the pool: pending items fail with ``BrokenPool``.
         """
 
-    def process(self, item: In) -> Out:
+    def process(self, item: In, /) -> Out:
         """Do the job for one item and return its result.
+
+        ``item`` is positional-only, so an override may name it as it likes
+        (``def process(self, path: str) -> bytes``).
 
         Raises:
             Exception: Whatever it raises goes to the item's future and to
-                :meth:`on_error`; the worker lives on.
+                ``on_error()``; the worker lives on.
         """
         raise NotImplementedError(f"{type(self).__name__} must override Worker.process")
 
     def teardown(self) -> None:
         """Release this thread's state; runs once, in the worker thread, at its end."""
 
-    def on_error(self, item: In, exc: Exception) -> None:
-        """Called in the worker thread when :meth:`process` raised ``exc`` for ``item``.
+    def on_error(self, item: In, exc: Exception, /) -> None:
+        """Called in the worker thread when ``process()`` raised ``exc`` for ``item``.
 
         The exception still goes to the item's future; use this hook to log, count, or
         reset a broken connection. Errors raised here are logged and ignored.
