@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -9,6 +10,7 @@ import math
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,7 +23,7 @@ import pytest
 
 import threadkit
 from helpers import WAIT
-from threadkit import _demo
+from threadkit import _demo, _demo_server
 from threadkit.__main__ import main
 from threadkit._demo_server import MAX_FILE_SIZE, MAX_FILES, DemoFile, DemoServer, file_content
 
@@ -370,3 +372,100 @@ def test_ctrl_c_in_a_child_interpreter_exits_130(tmp_path: Path) -> None:
     assert err.splitlines()[-1].startswith("interrupted: ")
     assert "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def _status_of(port: int, path: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_silent_clients_filling_every_place_do_not_stop_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With every connection place held by clients that send nothing, a normal request is
+    still answered: it takes the place of the one that waited longest for its head."""
+    monkeypatch.setattr(_demo_server, "MAX_CONNECTIONS", 8)
+    with DemoServer(files=2, size=16) as server:
+        silent = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(8)]
+        try:
+            for _ in range(int(WAIT / 0.01)):
+                if server.statistics().connections_open == 8:
+                    break
+                threading.Event().wait(0.01)
+            assert _status_of(server.port, "/manifest.json") == 200
+            assert _status_of(server.port, "/files/1.bin") == 200
+            stats = server.statistics()
+            assert stats.connections_evicted >= 1
+            assert stats.connections_refused == 0
+        finally:
+            for sock in silent:
+                sock.close()
+
+
+def test_a_client_dripping_its_head_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that sends its request head a byte at a time, never finishing it, is
+    closed once HEAD_TIMEOUT has passed, although no single read ever times out."""
+    monkeypatch.setattr(_demo_server, "HEAD_TIMEOUT", 0.5)
+    with (
+        DemoServer(files=1, size=16) as server,
+        socket.create_connection(("127.0.0.1", server.port)) as sock,
+    ):
+        sock.settimeout(0.05)
+        closed = False
+        for byte in b"GET /manifest.json HTTP/1.1\r\nX-Slow: " + b"a" * 1000:
+            try:
+                sock.sendall(bytes([byte]))
+                closed = sock.recv(1) == b""  # the server hung up
+            except TimeoutError:
+                continue  # still open: send the next byte
+            except OSError:
+                closed = True
+            if closed:
+                break
+        assert closed, "the server never closed the dripping connection"
+        assert server.statistics().connections_evicted == 1
+        assert _status_of(server.port, "/manifest.json") == 200
+
+
+@pytest.mark.slow
+def test_the_server_keeps_serving_under_a_slow_client_attack() -> None:
+    """200 attacking connections (100 silent, 100 dripping a header byte at a time) do
+    not stop normal requests made meanwhile from being answered."""
+    stop = threading.Event()
+    attackers: list[socket.socket] = []
+
+    def drip(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.sendall(b"GET /files/0.bin HTTP/1.1\r\n")
+            while not stop.wait(0.5):
+                sock.sendall(b"X")
+
+    with DemoServer(files=2, size=64) as server:
+        threads = []
+        try:
+            for index in range(200):
+                sock = socket.create_connection(("127.0.0.1", server.port))
+                attackers.append(sock)
+                if index % 2:
+                    thread = threading.Thread(target=drip, args=(sock,))
+                    thread.start()
+                    threads.append(thread)
+            statuses = []
+            for _ in range(10):
+                statuses.append(_status_of(server.port, "/files/1.bin"))
+                stop.wait(0.2)
+            assert statuses == [200] * 10
+        finally:
+            stop.set()
+            for sock in attackers:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            for thread in threads:
+                thread.join(WAIT)

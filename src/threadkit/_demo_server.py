@@ -6,9 +6,13 @@ request waits ``latency`` seconds first, to stand in for a remote server. It spe
 HTTP/1.1 with keep-alive, so a client can reuse one connection for many files.
 
 Guarantees:
-    - Bounded: at most ``MAX_CONNECTIONS`` connections are served at once (more are
-      closed at once and counted as refused); an idle keep-alive connection is closed
-      after ``IDLE_TIMEOUT`` seconds; the sizes and the latency are capped.
+    - Bounded: at most ``MAX_CONNECTIONS`` connections are open at once; a client gets
+      ``HEAD_TIMEOUT`` seconds in all to send a request's line and headers (waiting for
+      it on an idle keep-alive connection included), however slowly it drips them in;
+      the sizes and the latency are capped.
+    - Serving goes on under a slow-client attack: when every place is taken, a new
+      connection closes the one that has waited longest for its request head (counted as
+      evicted); only when every open connection is being answered is it refused.
     - Leaving the ``with`` block stops accepting, wakes requests waiting out their
       latency, closes the open connections and joins every thread the server started,
       each join with a timeout.
@@ -51,6 +55,9 @@ MAX_LATENCY = 10.0
 MAX_CONNECTIONS = 128
 # Seconds a keep-alive connection may wait for its next request before it is closed.
 IDLE_TIMEOUT = 10.0
+# The most seconds a connection may take to deliver a request head, from the moment the
+# server starts waiting for it.
+HEAD_TIMEOUT = 10.0
 # Seconds leaving the ``with`` block may wait for each thread of the server.
 STOP_TIMEOUT = 5.0
 # How often the accept loop checks for shutdown; bounds how long stopping takes.
@@ -103,6 +110,7 @@ class ServerStatistics:
     connections_accepted: int
     connections_open: int
     connections_refused: int
+    connections_evicted: int
     requests: int
 
 
@@ -117,8 +125,13 @@ class _State:
     stopping: threading.Event = attrs.field(init=False, factory=threading.Event)
     lock: threading.Condition = attrs.field(init=False, factory=threading.Condition)
     connections: dict[socket.socket, threading.Thread] = attrs.field(init=False, factory=dict)
+    # Connections waiting for a request head, with when the wait began (oldest first).
+    waiting: dict[socket.socket, float] = attrs.field(init=False, factory=dict)
+    # Connections shut down for taking too long (or to make room); still closing.
+    evicting: set[socket.socket] = attrs.field(init=False, factory=set)
     accepted: int = attrs.field(init=False, default=0)
     refused: int = attrs.field(init=False, default=0)
+    evicted: int = attrs.field(init=False, default=0)
     requests: int = attrs.field(init=False, default=0)
 
 
@@ -139,7 +152,16 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         state = self.state
         with state.lock:
-            if state.stopping.is_set() or len(state.connections) >= MAX_CONNECTIONS:
+            if len(state.connections) - len(state.evicting) >= MAX_CONNECTIONS:
+                # Full: make room by closing the connection that has waited longest for
+                # a request head (a slow or silent client), if there is one.
+                oldest = next((s for s in state.waiting if s not in state.evicting), None)
+                if oldest is not None:
+                    self._evict(oldest)
+            if (
+                state.stopping.is_set()
+                or len(state.connections) - len(state.evicting) >= MAX_CONNECTIONS
+            ):
                 state.refused += 1
                 self.shutdown_request(request)
                 return
@@ -164,7 +186,28 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         finally:
             with self.state.lock:
                 del self.state.connections[request]
+                self.state.waiting.pop(request, None)
+                self.state.evicting.discard(request)
                 self.state.lock.notify_all()
+
+    def _evict(self, sock: socket.socket) -> None:
+        """Close a connection waiting for its request head (state lock held)."""
+        self.state.evicting.add(sock)
+        self.state.evicted += 1
+        with contextlib.suppress(OSError):  # already closed by its handler
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def service_actions(self) -> None:
+        # Called by serve_forever() every POLL_INTERVAL: close the connections whose
+        # request head is overdue (a client dripping bytes never trips a read timeout).
+        state = self.state
+        late = time.monotonic() - HEAD_TIMEOUT
+        with state.lock:
+            for sock, since in list(state.waiting.items()):
+                if since > late:
+                    break  # oldest first: the rest are younger
+                if sock not in state.evicting:
+                    self._evict(sock)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-response is routine for a demo; anything else is a bug.
@@ -185,6 +228,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # wait for the client's delayed ACK of the headers (tens of milliseconds per file).
     disable_nagle_algorithm = True
     server: _HTTPServer  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    def handle_one_request(self) -> None:
+        state = self.server.state
+        with state.lock:  # from now on the head is awaited (see service_actions)
+            state.waiting[self.connection] = time.monotonic()
+        try:
+            super().handle_one_request()
+        finally:
+            with state.lock:
+                state.waiting.pop(self.connection, None)
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()  # reads the headers
+        with self.server.state.lock:  # the head has arrived
+            self.server.state.waiting.pop(self.connection, None)
+        return parsed
 
     def do_GET(self) -> None:
         state = self.server.state
@@ -304,6 +363,7 @@ class DemoServer:
                 connections_accepted=state.accepted,
                 connections_open=len(state.connections),
                 connections_refused=state.refused,
+                connections_evicted=state.evicted,
                 requests=state.requests,
             )
 
