@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures.thread import BrokenThreadPool
 from typing import Any
 
@@ -1314,3 +1315,22 @@ def test_short_lived_pools_leave_nothing_behind() -> None:
             tracemalloc.stop()
     grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     assert grown / 2000 < 20, f"{grown / 2000:.0f} bytes left per pool"
+
+
+def test_map_checks_every_argument_before_reading_input() -> None:
+    """A bad progress= (or chunksize=, timeout=) fails before one item is read."""
+    read: list[int] = []
+
+    def items() -> Iterator[int]:
+        for i in range(5):
+            read.append(i)
+            yield i
+
+    with WorkerPool(1) as pool:
+        with pytest.raises(ValueError, match="progress must be"):
+            pool.map(abs, items(), progress="bogus")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="progress must be"):
+            pool.map(abs, items(), progress=object())  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="chunksize"):
+            pool.map(abs, items(), chunksize=0)
+    assert read == []

@@ -32,7 +32,7 @@ from ._futures import TaskFuture
 from ._hooks import PoolHooks
 from ._map import MapIterator, MapRun
 from ._process import innermost_scope, register_engine
-from ._progress import ProgressArg, make_progress
+from ._progress import ProgressArg, check_progress, make_progress
 from ._reports import PoolStatistics, ShutdownReport, WorkerSnapshot, describe_callable
 from ._validate import check_int, check_timeout
 from ._worker import PROCESS, In, Out, Worker
@@ -380,6 +380,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
     ) -> MapIterator[T]:
         if fn is not PROCESS and not callable(fn):
             raise TypeError(f"map() needs a callable, got {fn!r}")
+        check_progress(progress)  # every argument is checked before any input is read
         # One iterable: its items are the calls' arguments as they are; several: zipped
         # into argument tuples, which the workers spread.
         spread = len(iterables) != 1

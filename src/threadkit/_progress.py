@@ -37,6 +37,7 @@ import attrs
 from ._validate import check_int, check_timeout
 
 __all__ = [
+    "check_progress",
     "CallbackProgress",
     "PlainProgress",
     "Progress",
@@ -710,24 +711,18 @@ def make_progress(
     if not isinstance(description, str):
         raise TypeError(f"description must be a str, got {description!r}")
     value: object = arg  # typed for callers, checked as anything here
+    check_progress(value)
     if value is None or value is True:
         shown = _isatty(sys.stderr if stream is None else stream)
         return _best(total, description, stream) if shown else None
     if value is False:
         return None
-    if isinstance(value, str):
+    if isinstance(value, str):  # one of the three names (checked above)
         if value == "plain":
             return PlainProgress(total, description=description, stream=stream)
         if value == "tqdm":
             return TqdmProgress(total, description=description, stream=stream)
-        if value == "rich":
-            return RichProgress(total, description=description, stream=stream)
-        raise ValueError(f"progress must be 'plain', 'tqdm' or 'rich' as a string, got {value!r}")
-    if isinstance(value, type):
-        raise TypeError(
-            f"progress must be a bar object, not the class {value.__qualname__}: pass an"
-            f" instance ({value.__qualname__}(...)), or a name such as 'tqdm' or 'rich'"
-        )
+        return RichProgress(total, description=description, stream=stream)
     if isinstance(value, Progress):
         value.set_total(total)
         return value
@@ -735,8 +730,37 @@ def make_progress(
         return TqdmProgress(total, description=description, bar=value)  # type: ignore[arg-type]
     if _made_by(value, "rich"):
         return RichProgress(total, description=description, bar=value)  # type: ignore[arg-type]
-    if callable(value):
-        return CallbackProgress(value, total)
+    return CallbackProgress(value, total)  # type: ignore[arg-type]  # (callable: checked)
+
+
+def check_progress(value: object) -> None:
+    """Raise what ``make_progress`` would for a ``progress=`` value it cannot use.
+
+    Pools call it before they read any input, so a typo fails at once, not after a
+    whole iterable was consumed.
+
+    Raises:
+        ValueError: An unknown name.
+        TypeError: A class instead of a bar, or an object of no supported kind.
+    """
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        if value in ("plain", "tqdm", "rich"):
+            return
+        raise ValueError(f"progress must be 'plain', 'tqdm' or 'rich' as a string, got {value!r}")
+    if isinstance(value, type):
+        raise TypeError(
+            f"progress must be a bar object, not the class {value.__qualname__}: pass an"
+            f" instance ({value.__qualname__}(...)), or a name such as 'tqdm' or 'rich'"
+        )
+    if (
+        isinstance(value, Progress)
+        or _made_by(value, "tqdm")
+        or _made_by(value, "rich")
+        or callable(value)
+    ):
+        return
     raise TypeError(
         "progress must be None, a bool, 'plain', 'tqdm', 'rich', a tqdm bar, a"
         " rich.progress.Progress, a callable fn(done, total) or an object with set_total,"
