@@ -1127,3 +1127,103 @@ def test_ctrl_c_interrupts_a_wait_and_leaves_the_limiter_consistent(name: str) -
             proc.communicate()
     assert out.strip() == _EXPECTED[name], err
     assert proc.returncode == 0, err
+
+
+INTERRUPT_EVERY_LINE = r"""
+import sys, threading
+import threadkit
+
+PATHS = ("_sync.py", "_waiting.py", "_cancel.py", "_limited.py")
+
+def interrupted_at(k, fn):
+    # Run fn with a KeyboardInterrupt raised at the k-th place inside threadkit's limiter
+    # code where a signal handler could run: entering a Python function, or right after
+    # a call into C returned. Return ("interrupted", None) or ("returned", value).
+    count = 0
+    def profiler(frame, event, arg):
+        nonlocal count
+        if event in ("call", "c_return") and frame.f_code.co_filename.endswith(PATHS):
+            count += 1
+            if count == k:
+                raise KeyboardInterrupt
+    sys.setprofile(profiler)
+    try:
+        return ("returned", fn())
+    except KeyboardInterrupt:
+        return ("interrupted", None)
+    finally:
+        sys.setprofile(None)
+
+problems = []
+def check(what, k, ok):
+    if not ok:
+        problems.append(f"{what} at line {k}")
+
+for k in range(1, 300):
+    done = True
+    # Semaphore, free: the fast path.
+    sem = threadkit.Semaphore(2)
+    kind, got = interrupted_at(k, sem.acquire)
+    check("semaphore fast", k, sem.statistics().available == 2 - (1 if got else 0))
+    done &= kind == "returned"
+    # Semaphore, taken: queued, then the timeout gives up.
+    sem = threadkit.Semaphore(1)
+    sem.acquire()
+    kind, got = interrupted_at(k, lambda: sem.acquire(timeout=0.002))
+    stats = sem.statistics()
+    check("semaphore timeout", k, not got and stats.available == 0 and stats.waiting == 0)
+    done &= kind == "returned"
+    # Semaphore, taken: queued, then a token's deadline cancels the wait.
+    sem = threadkit.Semaphore(1)
+    sem.acquire()
+    token = threadkit.CancelToken(timeout=0.002)
+    try:
+        kind, got = interrupted_at(k, lambda: sem.acquire(cancel=token))
+    except threadkit.Cancelled:
+        kind, got = "returned", False
+    stats = sem.statistics()
+    check("semaphore cancelled", k, not got and stats.available == 0 and stats.waiting == 0)
+    done &= kind == "returned"
+    # CapacityLimiter and KeyedLimiter: the fast paths, and a keyed timeout.
+    cap = threadkit.CapacityLimiter(1)
+    kind, got = interrupted_at(k, cap.acquire)
+    check("capacity fast", k, cap.statistics().borrowed == (1 if got else 0))
+    if got:
+        cap.release()
+    done &= kind == "returned"
+    keyed = threadkit.KeyedLimiter(1)
+    kind, got = interrupted_at(k, lambda: keyed.acquire("a"))
+    check("keyed fast", k, keyed.try_acquire("a") == (not got))
+    done &= kind == "returned"
+    keyed = threadkit.KeyedLimiter(1)
+    keyed.acquire("a")
+    kind, got = interrupted_at(k, lambda: keyed.acquire("a", timeout=0.002))
+    keyed.release("a")
+    check("keyed timeout", k, keyed.statistics().keys == 0)
+    done &= kind == "returned"
+    if done:
+        break
+print("LINES", k, flush=True)
+print("PROBLEMS", problems, flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_ctrl_c_at_any_line_of_an_acquire_loses_no_permit() -> None:
+    """A KeyboardInterrupt raised at each point of the acquire paths where a signal
+    handler could run (a profile hook injects it, in a child interpreter) never leaves
+    a permit taken that nobody holds.
+
+    Regression: an interrupt after the waiter was queued, at the call into the wait, or
+    around the exit of the limiter's own lock left ``available`` short for good.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", INTERRUPT_EVERY_LINE],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "PROBLEMS []" in result.stdout, result.stdout

@@ -20,6 +20,7 @@ and hands back any permit granted to it at the last moment, so none is ever lost
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -121,7 +122,9 @@ class _Permits:
     def withdraw(self, waiter: _Waiter) -> None:
         """Take ``waiter`` out for good, giving back whatever it was granted."""
         if waiter.state == _WAITING:
-            self.waiters.remove(waiter)
+            # (An interrupt may have come between making the waiter and queueing it.)
+            with contextlib.suppress(ValueError):
+                self.waiters.remove(waiter)
         elif waiter.state == _GRANTED:
             self.available += waiter.n
             if self.holders is not None:
@@ -317,17 +320,30 @@ class Semaphore:
         if timeout is not None or cancel is not None:
             timeout = check_wait(timeout, cancel)
         permits = self._permits
-        with self._lock:
-            if n <= permits.available and not permits.waiters:
-                permits.available -= n
-                return True
-            if n > self._total:
-                raise ValueError(f"n must be an int <= total ({self._total}), got {n}")
-            if timeout == 0:
-                return False
-            waiter = _Waiter(n)
-            permits.waiters.append(waiter)
-        return _block(self._lock, permits, waiter, timeout, cancel)
+        waiter: _Waiter | None = None
+        taken = 0
+        try:
+            with self._lock:
+                if n <= permits.available and not permits.waiters:
+                    permits.available -= n
+                    taken = n
+                    return True
+                if n > self._total:
+                    raise ValueError(f"n must be an int <= total ({self._total}), got {n}")
+                if timeout == 0:
+                    return False
+                waiter = _Waiter(n)
+                permits.waiters.append(waiter)
+            return _block(self._lock, permits, waiter, timeout, cancel)
+        except BaseException:
+            # A Ctrl-C anywhere in here: the caller gets no permit, so none stays taken.
+            with self._lock:
+                if waiter is not None:
+                    permits.withdraw(waiter)
+                elif taken:
+                    permits.available += taken
+                    permits.grant()
+            raise
 
     def try_acquire(self, n: int = 1) -> bool:
         """Take ``n`` permits if that is possible right now, without blocking.
@@ -554,17 +570,30 @@ class CapacityLimiter:
         if timeout is not None or cancel is not None:
             timeout = check_wait(timeout, cancel)
         permits = self._permits
-        with self._lock:
-            self._check_new_borrower(borrower)
-            if permits.available >= 1 and not permits.waiters:
-                permits.available -= 1
-                self._holders[borrower] = None
-                return True
-            if timeout == 0:
-                return False
-            waiter = _Waiter(1, borrower)
-            permits.waiters.append(waiter)
-        return _block(self._lock, permits, waiter, timeout, cancel)
+        waiter: _Waiter | None = None
+        taken = False
+        try:
+            with self._lock:
+                self._check_new_borrower(borrower)
+                if permits.available >= 1 and not permits.waiters:
+                    permits.available -= 1
+                    self._holders[borrower] = None
+                    taken = True
+                    return True
+                if timeout == 0:
+                    return False
+                waiter = _Waiter(1, borrower)
+                permits.waiters.append(waiter)
+            return _block(self._lock, permits, waiter, timeout, cancel)
+        except BaseException:
+            # A Ctrl-C anywhere in here: the caller gets no token, so none stays lent.
+            with self._lock:
+                if waiter is not None:
+                    permits.withdraw(waiter)
+                elif taken and self._holders.pop(borrower, True) is None:
+                    permits.available += 1
+                    permits.grant()
+            raise
 
     def try_acquire(self) -> bool:
         """Borrow a token for the calling thread if one is free right now.
@@ -755,20 +784,35 @@ class KeyedLimiter(Generic[K]):
         """
         if timeout is not None or cancel is not None:
             timeout = check_wait(timeout, cancel)
-        with self._lock:
-            permits = self._entries.get(key)
-            if permits is None:
-                self._entries[key] = _Permits(self._limit_per_key - 1)
-                return True
-            if permits.available >= 1 and not permits.waiters:
-                permits.available -= 1
-                return True
-            if timeout == 0:
-                return False
-            waiter = _Waiter(1)
-            permits.waiters.append(waiter)
-        on_leave = functools.partial(self._forget_if_idle, key, permits)
-        return _block(self._lock, permits, waiter, timeout, cancel, on_leave=on_leave)
+        waiter: _Waiter | None = None
+        permits: _Permits | None = None
+        taken = False
+        try:
+            with self._lock:
+                permits = self._entries.get(key)
+                if permits is None:
+                    self._entries[key] = _Permits(self._limit_per_key - 1)
+                    taken = True
+                    return True
+                if permits.available >= 1 and not permits.waiters:
+                    permits.available -= 1
+                    taken = True
+                    return True
+                if timeout == 0:
+                    return False
+                waiter = _Waiter(1)
+                permits.waiters.append(waiter)
+            on_leave = functools.partial(self._forget_if_idle, key, permits)
+            return _block(self._lock, permits, waiter, timeout, cancel, on_leave=on_leave)
+        except BaseException:
+            # A Ctrl-C anywhere in here: the caller gets no permit, so none stays taken.
+            with self._lock:
+                if waiter is not None and permits is not None:
+                    permits.withdraw(waiter)
+                    self._forget_if_idle(key, permits)
+                elif taken:
+                    self._give_back(key)
+            raise
 
     def try_acquire(self, key: K) -> bool:
         """Take a permit for ``key`` if that is possible right now, without blocking.
@@ -807,11 +851,16 @@ class KeyedLimiter(Generic[K]):
             permits = self._entries.get(key)
             if permits is None or permits.available >= self._limit_per_key:
                 raise ValueError(f"release({key!r}) without a matching acquire: no permit is held")
-            permits.available += 1
-            if permits.waiters:
-                permits.grant()
-            elif permits.available == self._limit_per_key:
-                del self._entries[key]
+            self._give_back(key)
+
+    def _give_back(self, key: K) -> None:
+        # Under self._lock: one permit of ``key`` (known to be held) comes back.
+        permits = self._entries[key]
+        permits.available += 1
+        if permits.waiters:
+            permits.grant()
+        elif permits.available == self._limit_per_key:
+            del self._entries[key]
 
     def hold(
         self, key: K, *, timeout: float | None = None, cancel: CancelToken | None = None
