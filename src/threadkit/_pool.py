@@ -50,9 +50,21 @@ import traceback
 import weakref
 from collections import deque
 from concurrent.futures import CancelledError, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, ParamSpec, TypeVar, final
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Generic,
+    Literal,
+    NoReturn,
+    ParamSpec,
+    TypeVar,
+    cast,
+    final,
+)
 
 from ._cancel import CancelToken, _current_token, _thread_token
+from ._compat import QueuedTask, SubmitMap, WorkQueueView, in_event_loop, refuse_context_hook
 from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
 from ._futures import _RUNNING as _RUNNING_STATE
 from ._futures import HookedFuture, TaskFuture, _make_condition, describe_callable
@@ -62,7 +74,7 @@ from ._progress import ProgressArg, make_progress
 from ._reports import DroppedTask, PoolStatistics, ShutdownReport, TaskEvent, WorkerSnapshot
 from ._shutdown import adopt_pool
 from ._threads import set_os_thread_name, unique_name
-from ._validate import check_int, check_timeout
+from ._validate import check_buffersize, check_int, check_timeout
 from ._waiting import get_interruptibly, join_interruptibly
 from ._worker import In, Out, Worker
 
@@ -326,6 +338,17 @@ class _Core:
             # A worker blocking on its own full pool could wait forever for itself:
             # run the task inline instead (documented).
             policy = "caller_runs"
+        elif policy in ("block", "caller_runs") and in_event_loop():
+            # An event loop's thread must neither wait for room nor run a task itself:
+            # every coroutine and callback of its loop (often the very ones that would
+            # free a place) would stop with it. It gets QueueFull at once (documented).
+            with self.lock:
+                self.check_open()
+                self.rejected += 1
+            raise QueueFull(
+                f"the pool's queue is full (max_queue={self.max_queue}); a thread running "
+                f"an asyncio event loop is never made to wait or run the task ({policy!r})"
+            )
         if policy == "reject":
             with self.lock:
                 self.check_open()
@@ -382,6 +405,36 @@ class _Core:
             return self._block(entry, wait_forever=True)
         victim[0].cancel()
         return True
+
+    def take_queued(self) -> _Task | None:
+        """Take the oldest queued task entry off the queue, cancelled; ``None`` if none.
+
+        For ``WorkerPool._work_queue`` (code that drains ThreadPoolExecutor's queue). Map
+        tokens met on the way are put back, in order, as ``_drop_oldest`` does.
+        """
+        with self.lock:
+            others: list[Any] = []
+            found: _Task | None = None
+            while found is None:
+                try:
+                    entry = self.tasks.get_nowait()
+                except queue.Empty:
+                    break
+                if type(entry) is tuple:
+                    found = entry
+                else:
+                    others.append(entry)
+            for other in others:
+                self.tasks.put(other)
+            if found is None:
+                return None
+            if self.slots is not None:
+                self.slots.put(True)  # the place it held is free again
+            if self.claimed:
+                self.claimed -= 1  # no idle worker will take it now
+            self.cancelled += 1
+        found[0].cancel()
+        return found
 
     def _run_inline(self, entry: _Task) -> None:
         """Run a task in the submitting thread (``caller_runs``)."""
@@ -1244,8 +1297,15 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         hooks: PoolHooks | None = None,
         watchdog: float | None = None,
     ) -> None:
+        cls: type = type(self)
+        if cls is not WorkerPool:  # subclassed at run time despite @final (a patched stdlib)
+            refuse_context_hook(cls, WorkerPool)
         max_workers = (
-            _default_max_workers() if max_workers is None else check_int(max_workers, "max_workers")
+            _default_max_workers()
+            if max_workers is None
+            else check_int(
+                max_workers, "max_workers", too_small="max_workers must be greater than 0"
+            )
         )
         if not isinstance(thread_name_prefix, str):
             raise TypeError(f"thread_name_prefix must be a str, got {thread_name_prefix!r}")
@@ -1396,9 +1456,44 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             TypeError: ``fn`` is not callable, or a bad ``chunksize``/``buffersize`` type.
             ValueError: ``chunksize`` or ``buffersize`` is below 1, or a bad timeout.
             PoolShutDown: The pool is shut down.
+
+        If ``submit`` is not threadkit's own (a subclass overrides it, or it was replaced
+        on the instance, as progress bars and tracing tools do), ``map`` is built on it,
+        as ``Executor.map`` is: every call goes through that ``submit`` (``chunksize``
+        is then ignored, as ThreadPoolExecutor ignores it, and ``progress`` is refused).
         """
+        if type(self).submit is not WorkerPool.submit or "submit" in self.__dict__:
+            return self._map_via_submit(
+                fn, iterables, timeout, chunksize, buffersize, progress=progress
+            )
         return self._map(
             fn, iterables, timeout, chunksize, buffersize, ordered=True, progress=progress
+        )
+
+    def _map_via_submit(
+        self,
+        fn: Callable[..., T],
+        iterables: tuple[Iterable[Any], ...],
+        timeout: float | None,
+        chunksize: int,
+        buffersize: int | None,
+        *,
+        progress: ProgressArg,
+    ) -> MapIterator[T]:
+        if not callable(fn):
+            raise TypeError(f"map() needs a callable, got {fn!r}")
+        seconds = check_timeout(timeout)
+        check_int(chunksize, "chunksize")
+        check_buffersize(buffersize)
+        if progress is not False:
+            raise TypeError(
+                "map(progress=...) needs WorkerPool's own submit; this pool's submit is "
+                "overridden or wrapped, so map goes through it and cannot show progress"
+            )
+        # The same iteration protocol as a MapIterator (iterate, close, with).
+        return cast(
+            "MapIterator[T]",
+            SubmitMap(self, fn, iterables, timeout=seconds, buffersize=buffersize),
         )
 
     def map_unordered(
@@ -1446,8 +1541,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         total = _length(iterables)
         seconds = check_timeout(timeout)
         check_int(chunksize, "chunksize")
-        if buffersize is not None:
-            check_int(buffersize, "buffersize")
+        check_buffersize(buffersize)
         deadline = None if seconds is None else time.monotonic() + seconds
         core = self._core
         run = MapRun(
@@ -1470,8 +1564,11 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             run.progress = shown
         self._core.feed_map(run, 0, first)
         lazy_inputs = inputs if buffersize is not None else None
+        # A lazy map keeps its pool alive to feed it; an eager one does not, as with the
+        # stdlib (a pool dropped after map() still finishes the calls, then its threads end).
+        owner = self if lazy_inputs is not None else None
         return MapIterator(
-            self._core, run, lazy_inputs, len(first), deadline, ordered=ordered, owner=self
+            self._core, run, lazy_inputs, len(first), deadline, ordered=ordered, owner=owner
         )
 
     def put(self, item: In) -> Future[Out]:
@@ -1618,10 +1715,70 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         """The most worker threads this pool runs."""
         return self._core.max_workers
 
+    # -- ThreadPoolExecutor's private attributes that popular code reads ------------------
+    # (docs/how-to/migrate-from-threadpoolexecutor.md lists them with their status)
+
     @property
     def _max_workers(self) -> int:  # type: ignore[override]
         # ThreadPoolExecutor's attribute, read by third-party code that sizes things by it.
         return self._core.max_workers
+
+    @property
+    def _threads(self) -> set[threading.Thread]:  # type: ignore[override]
+        # A snapshot of the live worker threads (celery reads its size); threads that
+        # exited are not in it, and changing the set changes nothing.
+        core = self._core
+        with core.lock:
+            return {ws.thread for ws in core.workers if ws.thread is not None}
+
+    @property
+    def _work_queue(self) -> WorkQueueView:  # type: ignore[override]
+        # For code that drains the queue at shutdown (google-cloud-pubsub).
+        return WorkQueueView(self._take_queued, lambda: self._core.statistics().queued)
+
+    def _take_queued(self) -> QueuedTask | None:
+        entry = self._core.take_queued()
+        if entry is None:
+            return None
+        fut, fn, args, kwargs, _ = entry
+        return QueuedTask(fut, None if fn is _PROCESS else fn, args, kwargs)
+
+    @property
+    def _shutdown(self) -> bool:  # type: ignore[override]
+        # True once the pool takes no more work (shut down or broken), as in the stdlib.
+        return self._core.state != _RUNNING
+
+    @property
+    def _broken(self) -> str | bool:  # type: ignore[override]
+        # The stdlib's value: False, or the message saying why the pool is broken.
+        core = self._core
+        return core.broken_message if core.state == _BROKEN else False
+
+    @property
+    def _thread_name_prefix(self) -> str:  # type: ignore[override]
+        return self._core.prefix
+
+    @property
+    def _initializer(self) -> Callable[..., object] | None:  # type: ignore[override]
+        return self._core.initializer
+
+    @property
+    def _initargs(self) -> tuple[Any, ...]:  # type: ignore[override]
+        return self._core.initargs
+
+    @property
+    def _idle_semaphore(self) -> NoReturn:  # type: ignore[override]
+        raise AttributeError(
+            "WorkerPool has no _idle_semaphore (a ThreadPoolExecutor internal); "
+            "statistics().idle counts the idle workers"
+        )
+
+    @property
+    def _shutdown_lock(self) -> NoReturn:  # type: ignore[override]
+        raise AttributeError(
+            "WorkerPool has no _shutdown_lock (a ThreadPoolExecutor internal); shutdown() "
+            "is safe to call from any thread, and submit() after it raises PoolShutDown"
+        )
 
     def statistics(self) -> PoolStatistics:
         """Return a consistent snapshot of the pool's counters (see :class:`PoolStatistics`)."""
