@@ -667,7 +667,13 @@ class _Core:
         except BaseException as exc:
             what = "Worker setup" if self.worker_factory is not None else "initializer"
             logger.error("%s failed in %s; the pool is broken", what, ws.name, exc_info=exc)
-            self.break_pool(f"a worker's {what} failed ({exc!r}); the pool is not usable", exc)
+            message = f"a worker's {what} failed ({exc!r}); the pool is not usable"
+            if self.worker_factory is None:  # ThreadPoolExecutor's words for the same failure
+                message = (
+                    "A thread initializer failed, the thread pool is not usable anymore "
+                    f"({exc!r} in {ws.name})"
+                )
+            self.break_pool(message, exc)
             return False
         return True
 
