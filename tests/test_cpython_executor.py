@@ -13,6 +13,7 @@ Run ``python tests/test_cpython_executor.py`` to print every test's outcome and 
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import re
 import subprocess
@@ -134,6 +135,10 @@ def test_cpython_thread_pool_tests_pass_with_workerpool() -> None:
     """Every CPython ThreadPool* test that uses only public behaviour passes with WorkerPool."""
     if not has_cpython_suite():
         pytest.skip(f"Python {sys.version.split()[0]} here ships no test.test_concurrent_futures")
+    # The suite takes a minute or two; each child has its own limit, and pytest-timeout
+    # bounds the whole. Without this, faulthandler_timeout would dump every thread's
+    # stack midway as if something hung.
+    faulthandler.cancel_dump_traceback_later()
     outcomes = run_all()
     assert len(outcomes) >= 30, [o.test_id for o in outcomes]
     exempt = READS_PRIVATE.keys() | DIFFERS_BY_DESIGN.keys()
@@ -146,6 +151,7 @@ def test_cpython_thread_pool_tests_pass_with_workerpool() -> None:
     assert not bad, "\n\n".join(f"{o.test_id}: {o.verdict}\n{o.output[-3000:]}" for o in bad)
 
 
+@pytest.mark.slow
 def test_cpython_suite_sees_workerpool_in_child_interpreters() -> None:
     """The swap reaches the child and the grandchild interpreters CPython's tests start."""
     code = (

@@ -496,6 +496,7 @@ def test_a_plain_subclass_is_accepted() -> None:
         assert pool.submit(int, "3").result(WAIT) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.version_info < (3, 14), reason="InterpreterPoolExecutor is new in 3.14")
 def test_interpreter_pool_over_a_patched_stdlib_is_refused_loudly() -> None:
     """With the stdlib class patched to WorkerPool first, InterpreterPoolExecutor() raises."""
