@@ -1440,6 +1440,11 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         With ``buffersize=N`` (as in Python 3.14) input is read lazily with at most ``N``
         calls in flight, so an endless iterable works in flat memory.
 
+        If ``submit`` is not threadkit's own (a subclass overrides it, or it was replaced
+        on the instance, as progress bars and tracing tools do), ``map`` is built on it,
+        as ``Executor.map`` is: every call goes through that ``submit`` (``chunksize``
+        is then ignored, as ThreadPoolExecutor ignores it, and ``progress`` is refused).
+
         Args:
             fn: The callable; it takes one argument from each iterable.
             *iterables: The argument sources, zipped (the shortest ends the map).
@@ -1459,14 +1464,10 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             the calls not yet started. Map items do not count against ``max_queue``.
 
         Raises:
-            TypeError: ``fn`` is not callable, or a bad ``chunksize``/``buffersize`` type.
+            TypeError: ``fn`` is not callable, a bad ``chunksize``/``buffersize`` type, or
+                ``progress`` with a ``submit`` that is not threadkit's own.
             ValueError: ``chunksize`` or ``buffersize`` is below 1, or a bad timeout.
             PoolShutDown: The pool is shut down.
-
-        If ``submit`` is not threadkit's own (a subclass overrides it, or it was replaced
-        on the instance, as progress bars and tracing tools do), ``map`` is built on it,
-        as ``Executor.map`` is: every call goes through that ``submit`` (``chunksize``
-        is then ignored, as ThreadPoolExecutor ignores it, and ``progress`` is refused).
         """
         if type(self).submit is not WorkerPool.submit or "submit" in self.__dict__:
             return self._map_via_submit(
