@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import gc
 import io
 import logging
@@ -19,6 +20,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -323,6 +325,51 @@ def test_work_queue_refuses_puts_naming_the_public_way() -> None:
     """Putting into _work_queue fails and names submit() and shutdown_now()."""
     with WorkerPool(1) as pool, pytest.raises(TypeError, match="submit"):
         pool._work_queue.put(None)
+
+
+def test_draining_while_workers_and_submitters_race(fast_switching: None) -> None:
+    """Drains racing submits and workers: every future ends, none twice; counts add up."""
+    pool: WorkerPool[Any, Any] = WorkerPool(2, max_queue=8)
+    futures: list[Future[Any]] = []
+    drained: list[Any] = []
+    lock = threading.Lock()
+    go = threading.Barrier(4, timeout=WAIT)
+
+    submitting = threading.Semaphore(0)
+
+    def submitter() -> None:
+        go.wait()
+        mine = [pool.submit(time.sleep, 0.0001) for i in range(300)]
+        with lock:
+            futures.extend(mine)
+        submitting.release()
+
+    def drainer() -> None:
+        go.wait()
+        finished = 0
+        while finished < 2:  # drain until both submitters are done
+            with contextlib.suppress(queue.Empty):
+                drained.append(pool._work_queue.get(block=False))
+            if submitting.acquire(blocking=False):
+                finished += 1
+
+    threads = [threading.Thread(target=submitter) for _ in range(2)]
+    threads.append(threading.Thread(target=drainer))
+    for thread in threads:
+        thread.start()
+    go.wait()
+    for thread in threads:
+        thread.join(WAIT)
+    pool.shutdown(wait=True)
+    _, pending = concurrent.futures.wait(futures, timeout=WAIT)
+    assert not pending
+    assert all(item.future.cancelled() for item in drained)
+    assert len({id(item.future) for item in drained}) == len(drained)
+    cancelled = sum(f.cancelled() for f in futures)
+    assert cancelled == len(drained)
+    stats = pool.statistics()
+    assert stats.submitted == 600
+    assert (stats.completed, stats.cancelled) == (600 - cancelled, cancelled)
 
 
 def test_celery_style_info_reads_threads_and_max_workers() -> None:

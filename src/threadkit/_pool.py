@@ -1209,7 +1209,9 @@ def _at_interpreter_exit() -> None:
             with core.lock:
                 threads = [ws.thread for ws in core.workers if ws.thread is not None]
             for thread in threads:
-                thread.join()
+                # In slices: on 3.14 a SIGINT that lands just before the C-level join
+                # starts waiting is otherwise only seen when the thread ends.
+                join_interruptibly(thread, None)
     except KeyboardInterrupt:
         # From the pools' records: an interrupted join may already report a running
         # thread as stopped (before Python 3.13).
