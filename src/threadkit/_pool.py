@@ -1271,7 +1271,8 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         shutdown_grace: When a ``with`` block is left by an exception (Ctrl-C included),
             the queued tasks are cancelled and running ones get this many seconds.
         log_unretrieved: Log a failed task's exception on the ``threadkit`` logger when its
-            future is discarded without anyone retrieving it.
+            future is discarded without anyone retrieving it (or trying to cancel it: a
+            ``cancel()`` that came too late, as asyncio's on a timeout, gives it up).
         cancel_token: Make the pool's :attr:`cancel_token` a child of this token, so
             cancelling it (for example from a :class:`GracefulShutdown`) tells the pool's
             running tasks to stop.
