@@ -251,7 +251,10 @@ try:
         assert started.wait(10)
         announce_when_blocked()
         try:
-            threading.Event().wait(30)
+            # In slices: a SIGINT landing after READY but before a C-level wait starts
+            # would otherwise be seen only when that wait ends (30 s later).
+            for _ in range(300):
+                threading.Event().wait(0.1)
         except KeyboardInterrupt:
             interrupted = time.monotonic()
             raise

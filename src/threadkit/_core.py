@@ -82,6 +82,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from . import _process
 from ._cancel import CancelToken, stopped_by_own_token, task_token
+from ._compat import in_event_loop
 from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
 from ._futures import TaskFuture
 from ._hooks import HookedFuture, HookSet, PoolHooks, emit, hook_raised, new_event
@@ -103,14 +104,25 @@ from ._worker import CANCELLED, FAILED, PROCESS, WorkerRecord, start_worker, sto
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["POLICIES", "Core", "OverflowPolicy", "Task", "worker_main"]
+__all__ = [
+    "BROKEN",
+    "POLICIES",
+    "RUNNING",
+    "SHUTDOWN",
+    "Core",
+    "OverflowPolicy",
+    "Task",
+    "worker_main",
+]
 
 logger = logging.getLogger("threadkit")
 
 OverflowPolicy = Literal["block", "reject", "caller_runs", "drop_oldest"]
 POLICIES: Final = ("block", "reject", "caller_runs", "drop_oldest")
 
-_RUNNING, _SHUTDOWN, _BROKEN = "running", "shut down", "broken"
+# The engine's states, in this order; the face reads them for repr and the stdlib's
+# private attributes.
+RUNNING, SHUTDOWN, BROKEN = "running", "shut down", "broken"
 
 # Handed to idle workers, and put on the slot queue, when intake stops.
 _STOP: Final = None
@@ -174,7 +186,7 @@ class Core:
 
         # -- guarded by `lock` --------------------------------------------------------------
         self.lock = threading.Lock()
-        self.state = _RUNNING
+        self.state = RUNNING
         self.broken_message = ""
         self.broken_cause: BaseException | None = None
         self.workers: set[WorkerRecord] = set()  # every live worker thread
@@ -200,7 +212,7 @@ class Core:
 
     def closed_error(self) -> Exception:
         """The error a submission gets when the pool is not running."""
-        if self.state == _BROKEN:
+        if self.state == BROKEN:
             return self.broken_error()
         if _process.exiting:
             return PoolShutDown("cannot schedule new futures after interpreter shutdown")
@@ -208,7 +220,7 @@ class Core:
 
     def check_open(self) -> None:
         """Raise the right error if the pool takes no more work (lock held)."""
-        if self.state != _RUNNING or _process.exiting:
+        if self.state != RUNNING or _process.exiting:
             raise self.closed_error()
 
     def _accept_with(self, token: object, entry: Task) -> None:
@@ -310,7 +322,7 @@ class Core:
             # beyond need (see the engine's docstring).
             time.sleep(0)
         with self.lock:
-            if self.state != _RUNNING or _process.exiting:
+            if self.state != RUNNING or _process.exiting:
                 if slots is not None:
                     slots.put(True)
                 raise self.closed_error()
@@ -335,6 +347,17 @@ class Core:
             # A worker blocking on its own full pool could wait forever for itself:
             # run the task inline instead (documented).
             policy = "caller_runs"
+        elif policy in ("block", "caller_runs") and in_event_loop():
+            # An event loop's thread must neither wait for room nor run a task itself:
+            # every coroutine and callback of its loop (often the very ones that would
+            # free a place) would stop with it. It gets QueueFull at once (documented).
+            with self.lock:
+                self.check_open()
+                self.rejected += 1
+            raise QueueFull(
+                f"the pool's queue is full (max_queue={self.max_queue}); a thread running "
+                f"an asyncio event loop is never made to wait or run the task ({policy!r})"
+            )
         if policy == "reject":
             with self.lock:
                 self.check_open()
@@ -393,6 +416,34 @@ class Core:
             return self._block(entry, wait_forever=True)
         victim[0].cancel()
         return True
+
+    def take_queued(self) -> Task | None:
+        """Take the oldest queued task entry off the queue, cancelled; ``None`` if none.
+
+        For ``WorkerPool._work_queue`` (code that drains ThreadPoolExecutor's queue). Map
+        tokens met on the way are put back, in order, as ``_drop_oldest`` does.
+        """
+        with self.lock:
+            others: list[Any] = []
+            found: Task | None = None
+            while found is None:
+                try:
+                    entry = self.tasks.get_nowait()
+                except queue.Empty:
+                    break
+                if type(entry) is tuple:
+                    found = entry
+                else:
+                    others.append(entry)
+            for other in others:
+                self.tasks.put(other)
+            if found is None:
+                return None
+            if self.slots is not None:
+                self.slots.put(True)  # the place it held is free again
+            self.cancelled += 1
+        found[0].cancel()
+        return found
 
     def _run_inline(self, entry: Task) -> None:
         """Run a task in the submitting thread (``caller_runs``)."""
@@ -598,7 +649,7 @@ class Core:
             try:
                 ws.task = entry = self.tasks.get_nowait()  # recorded as taken (for a fork)
             except queue.Empty:
-                if self.state != _RUNNING:
+                if self.state != RUNNING:
                     return _STOP  # nothing left to take, and nothing will come
                 self.idlers.append(ws)
             else:
@@ -638,7 +689,13 @@ class Core:
         except BaseException as exc:
             what = "Worker setup" if self.worker_factory is not None else "initializer"
             logger.error("%s failed in %s; the pool is broken", what, ws.name, exc_info=exc)
-            self.break_pool(f"a worker's {what} failed ({exc!r}); the pool is not usable", exc)
+            message = f"a worker's {what} failed ({exc!r}); the pool is not usable"
+            if self.worker_factory is None:  # ThreadPoolExecutor's words for the same failure
+                message = (
+                    "A thread initializer failed, the thread pool is not usable anymore "
+                    f"({exc!r} in {ws.name})"
+                )
+            self.break_pool(message, exc)
             return False
         return True
 
@@ -652,7 +709,7 @@ class Core:
             ws.completed = ws.failed = ws.cancelled = 0
             if not ws.retiring:
                 self.alive -= 1
-            if not (crashed and self.state == _RUNNING and self.alive == 0):
+            if not (crashed and self.state == RUNNING and self.alive == 0):
                 return
             try:
                 self._spawn(None)
@@ -664,9 +721,9 @@ class Core:
     def break_pool(self, message: str, cause: BaseException | None) -> None:
         """Mark the pool broken and fail everything queued, chained to ``cause``."""
         with self.lock:
-            if self.state == _BROKEN:
+            if self.state == BROKEN:
                 return
-            self.state = _BROKEN
+            self.state = BROKEN
             self.broken_message = message
             self.broken_cause = cause
             tasks, runs = self._drain()
@@ -749,8 +806,8 @@ class Core:
         tasks: list[Task] = []
         runs: list[tuple[MapRun, list[Chunk]]] = []
         with self.lock:
-            if self.state == _RUNNING:
-                self.state = _SHUTDOWN
+            if self.state == RUNNING:
+                self.state = SHUTDOWN
                 if cancel:
                     tasks, runs = self._drain()
                 else:
@@ -918,7 +975,7 @@ class Core:
         it forever. Locks a vanished thread may have held are replaced first.
         """
         self.lock = threading.Lock()
-        self.state = _BROKEN
+        self.state = BROKEN
         self.broken_message = (
             "this pool was inherited across os.fork(); its worker threads do not exist "
             "in the child process: create a new pool there"
@@ -1055,7 +1112,7 @@ def worker_main(core: Core, ws: WorkerRecord) -> None:
         if not core.init_thread(ws):
             _fail_first(core, ws)
             return
-        if core.state == _BROKEN:
+        if core.state == BROKEN:
             # Another worker broke the pool while this one was setting up: its first task
             # fails like the queued ones did, instead of running on a broken pool.
             _fail_first(core, ws)

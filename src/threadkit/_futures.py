@@ -12,7 +12,8 @@ track of work or errors, and one makes it cheaper:
   worker) is never killed by it.
 * A failed future whose exception nobody retrieved (``result()`` or ``exception()``) logs
   that exception when it is garbage-collected, like asyncio's "exception was never
-  retrieved". Only failed futures pay for this.
+  retrieved". Only failed futures pay for this. A future someone tried to ``cancel()``
+  (too late: it was running or done) is exempt: its outcome was given up, not lost.
 
 * Its ``_condition`` is a ``_FutureCondition``: one re-entrant lock object that
   creates a real ``threading.Condition`` only when a thread actually waits. A standard
@@ -127,6 +128,7 @@ class TaskFuture(Future[T]):
     # Class-level defaults keep the per-future cost at zero until a task fails.
     _tk_guard: _UnretrievedGuard | None = None
     _tk_what: str | None = None
+    _tk_unwanted: bool = False  # cancel() was called too late: the outcome is not wanted
 
     def __init__(self) -> None:
         # The base class's attributes, with the light condition (a test pins the set).
@@ -147,6 +149,11 @@ class TaskFuture(Future[T]):
         with self._condition:
             state = self._state
             if state in (_RUNNING, _FINISHED):
+                # Whoever cancels has said the outcome is no longer wanted (asyncio does
+                # so for a timed-out or cancelled run_in_executor, to_thread or
+                # wrap_future): a failure of this task is not a lost error.
+                self._tk_unwanted = True
+                self._tk_disarm()
                 return False
             if state in (_CANCELLED, _NOTIFIED):
                 return True
@@ -221,7 +228,7 @@ class TaskFuture(Future[T]):
 
     def set_exception(self, exception: BaseException | None) -> None:
         """Set the future's exception (for executors); see the base class."""
-        if self._tk_what is not None and exception is not None:
+        if self._tk_what is not None and exception is not None and not self._tk_unwanted:
             # Armed before the waiters can see the exception, so a waiter that
             # retrieves it at once always finds the guard to disarm.
             self._tk_guard = _UnretrievedGuard(exception, self._tk_what)
@@ -230,6 +237,8 @@ class TaskFuture(Future[T]):
         except BaseException:
             self._tk_disarm()
             raise
+        if self._tk_unwanted:  # a cancel() that came while the guard was being armed
+            self._tk_disarm()
 
     def _tk_disarm(self) -> None:
         guard = self._tk_guard

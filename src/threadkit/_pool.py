@@ -20,24 +20,28 @@ from typing import (
     Generic,
     Literal,
     Never,
+    NoReturn,
     ParamSpec,
     TypeVar,
+    cast,
     final,
     overload,
 )
 
 from ._cancel import CancelToken
-from ._core import POLICIES, Core, OverflowPolicy
+from ._compat import QueuedTask, SubmitMap, WorkQueueView, refuse_context_hook
+from ._core import BROKEN, POLICIES, RUNNING, Core, OverflowPolicy
 from ._futures import TaskFuture
 from ._hooks import PoolHooks
 from ._map import MapIterator, MapRun
 from ._process import innermost_scope, register_engine
 from ._progress import ProgressArg, check_progress, make_progress
 from ._reports import PoolStatistics, ShutdownReport, WorkerSnapshot, describe_callable
-from ._validate import check_int, check_timeout
+from ._validate import check_buffersize, check_int, check_timeout
 from ._worker import PROCESS, In, Out, Worker
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Iterable, Iterator
     from concurrent.futures import Future
     from types import TracebackType
@@ -104,7 +108,8 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         shutdown_grace: When a ``with`` block is left by an exception (Ctrl-C included),
             the queued tasks are cancelled and running ones get this many seconds.
         log_unretrieved: Log a failed task's exception on the ``threadkit`` logger when its
-            future is discarded without anyone retrieving it.
+            future is discarded without anyone retrieving it (or trying to cancel it: a
+            ``cancel()`` that came too late, as asyncio's on a timeout, gives it up).
         cancel_token: Make the pool's ``cancel_token`` a child of this token, so
             cancelling it (for example from a ``GracefulShutdown``) tells the pool's
             running tasks to stop.
@@ -182,8 +187,15 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         hooks: PoolHooks | None = None,
         watchdog: float | None = None,
     ) -> None:
+        cls: type = type(self)
+        if cls is not WorkerPool:  # subclassed at run time despite @final (a patched stdlib)
+            refuse_context_hook(cls, WorkerPool)
         max_workers = (
-            _default_max_workers() if max_workers is None else check_int(max_workers, "max_workers")
+            _default_max_workers()
+            if max_workers is None
+            else check_int(
+                max_workers, "max_workers", too_small="max_workers must be greater than 0"
+            )
         )
         if not isinstance(thread_name_prefix, str):
             raise TypeError(f"thread_name_prefix must be a str, got {thread_name_prefix!r}")
@@ -314,6 +326,11 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         calls in flight, so an endless iterable works in flat memory; with
         ``buffersize="auto"`` lazily with the window ``process`` uses by default.
 
+        If ``submit`` is not threadkit's own (a subclass overrides it, or it was replaced
+        on the instance, as progress bars and tracing tools do), ``map`` is built on it,
+        as ``Executor.map`` is: every call goes through that ``submit`` (``chunksize``
+        is then ignored, as ThreadPoolExecutor ignores it, and ``progress`` is refused).
+
         Args:
             fn: The callable; it takes one argument from each iterable.
             *iterables: The argument sources, zipped (the shortest ends the map).
@@ -336,12 +353,45 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             the calls not yet started. Map items do not count against ``max_queue``.
 
         Raises:
-            TypeError: ``fn`` is not callable, or a bad ``chunksize``/``buffersize`` type.
+            TypeError: ``fn`` is not callable, a bad ``chunksize``/``buffersize`` type, or
+                ``progress`` with a ``submit`` that is not threadkit's own.
             ValueError: ``chunksize`` or ``buffersize`` is below 1, or a bad timeout.
             PoolShutDown: The pool is shut down.
         """
+        if type(self).submit is not WorkerPool.submit or "submit" in self.__dict__:
+            return self._map_via_submit(
+                fn, iterables, timeout, chunksize, buffersize, progress=progress
+            )
         return self._map(
             fn, iterables, timeout, chunksize, buffersize, ordered=True, progress=progress
+        )
+
+    def _map_via_submit(
+        self,
+        fn: Callable[..., T],
+        iterables: tuple[Iterable[Any], ...],
+        timeout: float | None,
+        chunksize: int,
+        buffersize: BufferSize,
+        *,
+        progress: ProgressArg,
+    ) -> MapIterator[T]:
+        if not callable(fn):
+            raise TypeError(f"map() needs a callable, got {fn!r}")
+        seconds = check_timeout(timeout)
+        check_int(chunksize, "chunksize")
+        if buffersize == "auto":
+            buffersize = 2 * self._core.max_workers
+        check_buffersize(buffersize)
+        if progress is not False:
+            raise TypeError(
+                "map(progress=...) needs WorkerPool's own submit; this pool's submit is "
+                "overridden or wrapped, so map goes through it and cannot show progress"
+            )
+        # The same iteration protocol as a MapIterator (iterate, close, with).
+        return cast(
+            "MapIterator[T]",
+            SubmitMap(self, fn, iterables, timeout=seconds, buffersize=buffersize),
         )
 
     def map_unordered(
@@ -396,7 +446,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             buffersize = 2 * self._core.max_workers
             hold = _HOLD_PER_WORKER * self._core.max_workers
         elif buffersize is not None:
-            check_int(buffersize, "buffersize")
+            check_buffersize(buffersize)  # the stdlib's words (and "auto" is ours)
         deadline = None if seconds is None else time.monotonic() + seconds
         core = self._core
         run = MapRun(
@@ -419,6 +469,9 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             run.progress = shown
         self._core.feed_map(run, 0, first)
         lazy_inputs = inputs if buffersize is not None else None
+        # A lazy map keeps its pool alive to feed it; an eager one does not, as with the
+        # stdlib (a pool dropped after map() still finishes the calls, then its threads end).
+        owner = self if lazy_inputs is not None else None
         return MapIterator(
             self._core,
             run,
@@ -426,7 +479,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             len(first),
             deadline,
             ordered=ordered,
-            owner=self,
+            owner=owner,
             hold=hold if lazy_inputs is not None else 0,
         )
 
@@ -579,10 +632,70 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         """The most worker threads this pool runs."""
         return self._core.max_workers
 
+    # -- ThreadPoolExecutor's private attributes that popular code reads ------------------
+    # (docs/how-to/migrate-from-threadpoolexecutor.md lists them with their status)
+
     @property
     def _max_workers(self) -> int:  # type: ignore[override]
         # ThreadPoolExecutor's attribute, read by third-party code that sizes things by it.
         return self._core.max_workers
+
+    @property
+    def _threads(self) -> set[threading.Thread]:  # type: ignore[override]
+        # A snapshot of the live worker threads (celery reads its size); threads that
+        # exited are not in it, and changing the set changes nothing.
+        core = self._core
+        with core.lock:
+            return {ws.thread for ws in core.workers if ws.thread is not None}
+
+    @property
+    def _work_queue(self) -> WorkQueueView:  # type: ignore[override]
+        # For code that drains the queue at shutdown (google-cloud-pubsub).
+        return WorkQueueView(self._take_queued, lambda: self._core.statistics().queued)
+
+    def _take_queued(self) -> QueuedTask | None:
+        entry = self._core.take_queued()
+        if entry is None:
+            return None
+        fut, fn, args, kwargs, _ = entry
+        return QueuedTask(fut, None if fn is PROCESS else fn, args, kwargs)
+
+    @property
+    def _shutdown(self) -> bool:  # type: ignore[override]
+        # True once the pool takes no more work (shut down or broken), as in the stdlib.
+        return self._core.state != RUNNING
+
+    @property
+    def _broken(self) -> str | bool:  # type: ignore[override]
+        # The stdlib's value: False, or the message saying why the pool is broken.
+        core = self._core
+        return core.broken_message if core.state == BROKEN else False
+
+    @property
+    def _thread_name_prefix(self) -> str:  # type: ignore[override]
+        return self._core.prefix
+
+    @property
+    def _initializer(self) -> Callable[..., object] | None:  # type: ignore[override]
+        return self._core.initializer
+
+    @property
+    def _initargs(self) -> tuple[Any, ...]:  # type: ignore[override]
+        return self._core.initargs
+
+    @property
+    def _idle_semaphore(self) -> NoReturn:  # type: ignore[override]
+        raise AttributeError(
+            "WorkerPool has no _idle_semaphore (a ThreadPoolExecutor internal); "
+            "statistics().idle counts the idle workers"
+        )
+
+    @property
+    def _shutdown_lock(self) -> NoReturn:  # type: ignore[override]
+        raise AttributeError(
+            "WorkerPool has no _shutdown_lock (a ThreadPoolExecutor internal); shutdown() "
+            "is safe to call from any thread, and submit() after it raises PoolShutDown"
+        )
 
     def statistics(self) -> PoolStatistics:
         """Return a consistent snapshot of the pool's counters (see ``PoolStatistics``)."""
