@@ -28,7 +28,7 @@ from ._errors import Cancelled
 from ._validate import check_timeout
 from ._waiting import MAIN_SLICE
 
-__all__ = ["CancelToken", "DeadlineExceeded", "current_token"]
+__all__ = ["CancelToken", "DeadlineExceeded", "current_token", "set_current_token"]
 
 _logger = logging.getLogger("threadkit")
 
@@ -83,6 +83,15 @@ def current_token() -> CancelToken | None:
     if token is None:
         token = getattr(_thread_token, "token", None)
     return token
+
+
+def set_current_token(token: CancelToken | None) -> None:
+    """Make ``token`` what :func:`current_token` returns in the current context.
+
+    For the package's own use (not exported): the asyncio bridge calls it inside a copy
+    of the awaiting task's context, so the job submitted from there sees its own token.
+    """
+    _current_token.set(token)
 
 
 @final
