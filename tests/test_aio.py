@@ -174,7 +174,6 @@ def test_cancelling_a_running_job_cancels_its_token_and_waits_for_it() -> None:
                 await task
             assert returned.is_set()
             assert not pool.cancel_token.cancelled  # only the job's own token
-            assert pool.statistics().completed == 1
 
     asyncio.run(main())
     assert seen == ["the awaiting task was cancelled"]
