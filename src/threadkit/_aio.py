@@ -19,10 +19,11 @@ context for the job, so the job runs with the awaiting task's context variables 
 with ``asyncio.to_thread``) plus its own token. No wrapper runs in the worker thread.
 
 Guarantees:
-    * Nothing here blocks the event loop's thread: the loop never waits for a lock a
-      worker holds for more than a few bytecodes (a future's condition, the pool's
-      intake lock), never waits for a job, and never waits for room in a full queue
-      (a full queue raises :class:`QueueFull` instead).
+    * Nothing here blocks the event loop's thread: it never waits for a job, nor for
+      room in a full queue (a full queue raises :class:`QueueFull` instead), and the
+      only locks it takes are held for short bookkeeping (a future's condition, a
+      token's lock, the pool's intake lock, which at worst covers a thread start),
+      never across a job.
     * A job whose awaiting side went away never logs "exception was never retrieved":
       the bridge retrieves its outcome. A job that ignores its token past the grace is
       logged when the grace ends and again when it returns; until then the pool's
