@@ -594,6 +594,43 @@ def test_amap_raises_an_input_error_after_the_results_in_flight() -> None:
     asyncio.run(main())
 
 
+def test_amap_on_a_full_bounded_queue_keeps_fewer_jobs_in_flight() -> None:
+    """On a full queue amap holds the next input back until one of its jobs is done."""
+    gate = threading.Event()
+    started: list[LoopEvent] = []
+
+    def job(x: int) -> int:
+        if x == 0:
+            started[-1].set()
+            assert gate.wait(WAIT)
+        return x
+
+    async def main() -> None:
+        started.append(LoopEvent())
+        with WorkerPool(1, max_queue=1, overflow="block") as pool:
+            results = pool.amap(job, range(6), buffersize=4)
+            first = asyncio.create_task(results.__anext__())
+            await asyncio.sleep(0)  # it submitted what fits: one running, one queued
+            stats = pool.statistics()
+            assert (stats.submitted, stats.rejected) == (2, 1)
+            gate.set()
+            assert await first == 0
+            assert [x async for x in results] == [1, 2, 3, 4, 5]
+            # With none of its own in flight, a full queue is an error, not a wait.
+            gate.clear()
+            started.append(LoopEvent())
+            blocker = asyncio.create_task(pool.run(job, 0))
+            await started[-1].wait()
+            filler = asyncio.create_task(pool.run(job, 1))
+            await asyncio.sleep(0)
+            with pytest.raises(threadkit.QueueFull):
+                await pool.amap(job, range(3)).__anext__()
+            gate.set()
+            assert await asyncio.gather(blocker, filler) == [0, 1]
+
+    asyncio.run(main())
+
+
 class Doubler(threadkit.Worker[int, int]):
     def process(self, item: int) -> int:
         token = current_token()

@@ -266,7 +266,6 @@ class AsyncMapIterator(Generic[T]):
         "_held",
         "_inputs",
         "_jobs",
-        "_owner",
         "_parent",
         "_spread",
         "_submit",
@@ -282,16 +281,14 @@ class AsyncMapIterator(Generic[T]):
         *,
         spread: bool,
         buffersize: int,
-        owner: object = None,
     ) -> None:
-        self._submit = submit
+        self._submit = submit  # a bound method: it keeps the pool alive while needed
         self._parent = parent
         self._grace = grace
         self._fn = fn
         self._inputs: Iterator[Any] | None = inputs
         self._spread = spread
         self._buffersize = buffersize
-        self._owner = owner  # keeps the pool alive while the iteration lasts
         # One copy for the whole run, as map() takes one: each job gets its own copy of
         # it (with its own token) when submitted.
         self._context = contextvars.copy_context()
@@ -374,7 +371,6 @@ class AsyncMapIterator(Generic[T]):
         self._jobs.clear()
         self._inputs = None
         self._held = _NOTHING
-        self._owner = None
         return jobs
 
     def close(self) -> None:

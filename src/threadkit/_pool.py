@@ -1659,7 +1659,6 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             inputs,
             spread=spread,
             buffersize=buffersize or 2 * self._core.max_workers,
-            owner=self,
         )
 
     def _submit_nowait(
