@@ -626,7 +626,7 @@ def test_amap_on_a_full_bounded_queue_keeps_fewer_jobs_in_flight() -> None:
             with pytest.raises(threadkit.QueueFull):
                 await pool.amap(job, range(3)).__anext__()
             gate.set()
-            assert await asyncio.gather(blocker, filler) == [0, 1]
+            assert list(await asyncio.gather(blocker, filler)) == [0, 1]
 
     asyncio.run(main())
 
