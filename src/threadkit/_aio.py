@@ -169,14 +169,13 @@ def _cancel_jobs(jobs: list[tuple[Future[Any], CancelToken, Any]]) -> list[tuple
     Every started job gets a done-callback that takes its outcome, so no failure of a
     job nobody awaits is logged as "never retrieved".
     """
-    started = []
-    for cfut, token, fn in jobs:
-        if cfut.cancel():
-            continue  # never started, never runs
+    # Every future first, then the tokens: a running job that stops on its token frees
+    # its worker, which must not find a job of this batch still waiting in the queue.
+    started = [(cfut, token, fn) for cfut, token, fn in jobs if not cfut.cancel()]
+    for cfut, token, _ in started:
         token.cancel(_REASON)
-        started.append((cfut, fn))
         cfut.add_done_callback(_discard)
-    return started
+    return [(cfut, fn) for cfut, _, fn in started]
 
 
 def _discard(cfut: Future[Any]) -> None:
