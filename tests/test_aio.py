@@ -262,13 +262,13 @@ def test_asyncio_timeout_cancels_the_running_job() -> None:
 
 
 def test_a_taskgroup_cancels_the_sibling_jobs() -> None:
-    """A failing TaskGroup member cancels the siblings' running jobs through their tokens.
+    """A failing TaskGroup member cancels the siblings' running and queued jobs.
 
-    (A sibling's queued job is not checked here: the group cancels its tasks one after
-    another, so a worker freed by the first may take it before its own task is
-    cancelled, as with asyncio.to_thread. Cancelling before the start has its own test.)
+    The group cancels its tasks one after another; the queued job must be cancelled
+    before a running one stops on its token and frees a worker that would take it.
     """
     reasons: list[object] = []
+    never = threading.Event()
 
     async def main() -> None:
         with WorkerPool(2) as pool:
@@ -287,15 +287,18 @@ def test_a_taskgroup_cancels_the_sibling_jobs() -> None:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(pool.run(job, 0))
                     group.create_task(pool.run(job, 1))
+                    group.create_task(pool.run(never.set))  # queued behind the two
                     group.create_task(fail())
 
             with pytest.raises(ExceptionGroup) as info:
                 await members()
             assert [type(e) for e in info.value.exceptions] == [ValueError]
             assert len(reasons) == 2  # both jobs returned before the group ended
+        assert pool.statistics().cancelled == 1
 
     asyncio.run(main())
     assert reasons == ["the awaiting task was cancelled"] * 2
+    assert not never.is_set()
 
 
 def test_a_pool_cancelling_a_queued_job_cancels_the_awaiter() -> None:
@@ -690,48 +693,62 @@ def test_run_process_and_aprocess_use_the_threads_worker() -> None:
 # -- the loop is never blocked, and the default executor -----------------------------
 
 
-@pytest.mark.slow
 def test_heartbeat_stays_on_time_while_1000_jobs_run_and_are_cancelled() -> None:
     """The loop keeps ticking while 1,000 jobs run and are cancelled, stubborn ones too.
 
-    Some jobs ignore their token for 1.5 s: a bridge that waited for them on the loop
-    thread would stop the heartbeat for that long. The bound (0.5 s) is generous.
+    100 jobs run (10 of them ignore their token), 900 wait in the queue. The stubborn
+    ones return only after the heartbeat has ticked 20 times since the cancellation, so
+    a bridge that waited for them on the loop's thread would stall the loop until their
+    10 s timeout. The bound on a gap (0.5 s) is generous; the test takes well under it.
     """
     gaps: list[float] = []
-    release = threading.Event()
-
-    def job(i: int) -> None:
-        token = current_token()
-        assert token is not None
-        if i % 100 == 0:
-            release.wait(1.5)  # stubborn: ignores its token
-        else:
-            token.wait(WAIT)
-
-    async def heartbeat(stop: asyncio.Event) -> None:
-        last = time.monotonic()
-        while not stop.is_set():
-            await asyncio.sleep(0.01)
-            now = time.monotonic()
-            gaps.append(now - last)
-            last = now
+    released = threading.Event()  # set by the heartbeat, never by a timeout
+    lock = threading.Lock()
+    running = [0]
 
     async def main() -> None:
-        stop = asyncio.Event()
-        beat = asyncio.create_task(heartbeat(stop))
-        with WorkerPool(100, shutdown_grace=3.0) as pool:
+        all_running = LoopEvent()
+        cancelled = asyncio.Event()
+
+        def job(i: int) -> bool:
+            token = current_token()
+            assert token is not None
+            with lock:
+                running[0] += 1
+                if running[0] == 100:
+                    all_running.set()
+            if i % 10 == 0:
+                return released.wait(WAIT)  # stubborn: ignores its token
+            return token.wait(WAIT)
+
+        async def heartbeat() -> None:
+            last = time.monotonic()
+            ticks = 0
+            while not released.is_set():
+                await asyncio.sleep(0.005)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+                if cancelled.is_set():
+                    ticks += 1
+                    if ticks == 20:
+                        released.set()
+
+        beat = asyncio.create_task(heartbeat())
+        with WorkerPool(100, shutdown_grace=WAIT) as pool:
             tasks = [asyncio.create_task(pool.run(job, i)) for i in range(1000)]
-            await asyncio.sleep(0.3)
+            await all_running.wait()
             for task in tasks:
                 task.cancel()
+            cancelled.set()
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
             assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
-            stop.set()
-            await beat
-            release.set()
+            await asyncio.wait_for(beat, WAIT)
+        assert pool.statistics().cancelled == 900
 
     asyncio.run(main())
-    assert len(gaps) > 50
+    assert released.is_set()
+    assert len(gaps) >= 20
     assert max(gaps) < 0.5, f"the loop stalled for {max(gaps):.3f} s"
 
 

@@ -19,6 +19,10 @@ context for the job, so the job runs with the awaiting task's context variables 
 with ``asyncio.to_thread``) plus its own token. No wrapper runs in the worker thread.
 
 Guarantees:
+    * A job not started when its awaiting task is cancelled never runs. Its future is
+      cancelled inside ``task.cancel()`` itself (the task waits on a :class:`_Waiter`),
+      so when many tasks are cancelled together their queued jobs are all cancelled
+      before any running job stops on its token and frees a worker.
     * Nothing here blocks the event loop's thread: it never waits for a job, nor for
       room in a full queue (a full queue raises :class:`QueueFull` instead), and the
       only locks it takes are held for short bookkeeping (a future's condition, a
@@ -50,7 +54,7 @@ from ._errors import Cancelled, QueueFull
 from ._futures import describe_callable
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
     from concurrent.futures import Future
 
 __all__ = ["AsyncMapIterator", "Submit", "run_job"]
@@ -95,6 +99,26 @@ def _notify(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None], _: ob
         pass
 
 
+class _Waiter(asyncio.Future[None]):
+    """What an awaiting task waits on; woken when a job is done.
+
+    Cancelling the task cancels this future, synchronously, inside ``task.cancel()``.
+    At that moment it cancels the futures of its jobs that have not started, before the
+    task's coroutine runs again: cancelling many tasks (a ``TaskGroup``, a loop of
+    ``cancel()`` calls) thus cancels all their queued jobs at once, before the first
+    running job stops on its token and frees a worker that would take one of them.
+    """
+
+    __slots__ = ("jobs",)
+
+    jobs: Iterable[tuple[Future[Any], CancelToken, Any]]
+
+    def cancel(self, msg: Any = None) -> bool:
+        for job in self.jobs:
+            job[0].cancel()  # thread-safe, never blocks: a job not started never runs
+        return super().cancel(msg)
+
+
 def _describe(fn: object) -> str:
     # Worker pools pass a stand-in that is not callable for the thread's own process().
     return describe_callable(fn) if callable(fn) else "Worker.process"
@@ -129,12 +153,13 @@ async def run_job(
     cfut = contextvars.copy_context().run(_submit_as, token, submit, fn, args, kwargs)
     if cfut is None:
         raise _full()
-    waiter = loop.create_future()
+    waiter = _Waiter(loop=loop)
+    waiter.jobs = jobs = ((cfut, token, fn),)
     cfut.add_done_callback(partial(_notify, loop, waiter))
     try:
         await waiter
     except asyncio.CancelledError:
-        await _settle(loop, [(cfut, token, fn)], grace)
+        await _settle(loop, jobs, grace)
         raise
     return _outcome(cfut)
 
@@ -163,7 +188,9 @@ class _Countdown:
             _wake(self.waiter)
 
 
-def _cancel_jobs(jobs: list[tuple[Future[Any], CancelToken, Any]]) -> list[tuple[Future[Any], Any]]:
+def _cancel_jobs(
+    jobs: Iterable[tuple[Future[Any], CancelToken, Any]],
+) -> list[tuple[Future[Any], Any]]:
     """Cancel each job: its future if not started, else its token; return the started ones.
 
     Every started job gets a done-callback that takes its outcome, so no failure of a
@@ -187,7 +214,7 @@ def _discard(cfut: Future[Any]) -> None:
 
 async def _settle(
     loop: asyncio.AbstractEventLoop,
-    jobs: list[tuple[Future[Any], CancelToken, Any]],
+    jobs: Iterable[tuple[Future[Any], CancelToken, Any]],
     grace: float | None,
 ) -> None:
     """Cancel ``jobs`` and wait, up to ``grace`` seconds in all (``None``: no limit), for
@@ -321,7 +348,8 @@ class AsyncMapIterator(Generic[T]):
         cfut = jobs[0][0]
         if not cfut.done():
             loop = asyncio.get_running_loop()
-            waiter = loop.create_future()
+            waiter = _Waiter(loop=loop)
+            waiter.jobs = jobs  # all of them: a cancellation cancels every queued one
             cfut.add_done_callback(partial(_notify, loop, waiter))
             try:
                 await waiter
