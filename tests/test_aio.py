@@ -102,6 +102,30 @@ def test_each_job_has_its_own_token_under_the_pools() -> None:
     asyncio.run(main())
 
 
+def test_a_finished_jobs_token_is_freed_without_the_garbage_collector() -> None:
+    """Regression: future -> waiter -> future was a cycle that kept each job's token."""
+    import weakref
+
+    refs: list[weakref.ref[CancelToken]] = []
+
+    def job() -> None:
+        token = current_token()
+        assert token is not None
+        refs.append(weakref.ref(token))
+
+    async def main() -> None:
+        with WorkerPool(1) as pool:
+            gc.disable()
+            try:
+                await pool.run(job)
+                await pool.run(int)  # the worker has dropped the first job's entry by now
+                assert refs[0]() is None
+            finally:
+                gc.enable()
+
+    asyncio.run(main())
+
+
 def test_contextvars_of_the_awaiting_task_reach_the_job() -> None:
     """The job sees the awaiting task's context variables, as with asyncio.to_thread."""
     var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")

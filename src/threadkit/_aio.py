@@ -161,6 +161,10 @@ async def run_job(
     except asyncio.CancelledError:
         await _settle(loop, jobs, grace)
         raise
+    finally:
+        # The future's callback holds the waiter: without this, future -> waiter ->
+        # future is a cycle that keeps the job's token alive until the collector runs.
+        waiter.jobs = ()
     return _outcome(cfut)
 
 
