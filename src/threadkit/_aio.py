@@ -312,7 +312,8 @@ class AsyncMapIterator(Generic[T]):
         spread: bool,
         buffersize: int,
     ) -> None:
-        self._submit = submit  # a bound method: it keeps the pool alive while needed
+        # A bound method of the pool: it keeps the pool alive until the iteration ends.
+        self._submit: Submit | None = submit
         self._parent = parent
         self._grace = grace
         self._fn = fn
@@ -370,6 +371,7 @@ class AsyncMapIterator(Generic[T]):
     def _fill(self) -> None:
         """Submit inputs until ``buffersize`` jobs are in flight or the input ends."""
         jobs, submit, fn, parent = self._jobs, self._submit, self._fn, self._parent
+        assert submit is not None  # only called while there is input, so not closed
         run = self._context.run
         while len(jobs) < self._buffersize:
             item = self._held
@@ -402,6 +404,7 @@ class AsyncMapIterator(Generic[T]):
         self._jobs.clear()
         self._inputs = None
         self._held = _NOTHING
+        self._submit = None  # an iterator kept after its end must not keep the pool
         return jobs
 
     def close(self) -> None:
