@@ -833,3 +833,14 @@ def test_shutdown_default_executor_returns_within_its_timeout() -> None:
 
     asyncio.run(main())
     pool.shutdown(wait=True)
+
+
+def test_importing_threadkit_does_not_import_asyncio() -> None:
+    """A program that never uses asyncio does not pay for importing it."""
+    import subprocess
+
+    code = "import sys, threadkit; print('asyncio' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "False"

@@ -18,6 +18,11 @@ context in which the current token is set to the job's token; the pool copies th
 context for the job, so the job runs with the awaiting task's context variables (as
 with ``asyncio.to_thread``) plus its own token. No wrapper runs in the worker thread.
 
+``asyncio`` is imported where it is used, not with the module: ``import threadkit``
+must not cost a program that never uses asyncio the tens of milliseconds that
+importing it takes. (The waiter class, which subclasses ``asyncio.Future``, is made on
+first use.)
+
 Guarantees:
     * A job not started when its awaiting task is cancelled never runs. Its future is
       cancelled inside ``task.cancel()`` itself (the task waits on a :class:`_Waiter`),
@@ -38,7 +43,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
 import contextlib
 import contextvars
@@ -54,8 +58,13 @@ from ._errors import Cancelled, QueueFull
 from ._futures import describe_callable
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Iterable, Iterator
     from concurrent.futures import Future
+
+    class _Waiter(asyncio.Future[None]):
+        jobs: Iterable[tuple[Future[Any], CancelToken, Any]]
+
 
 __all__ = ["AsyncMapIterator", "Submit", "run_job"]
 
@@ -99,24 +108,45 @@ def _notify(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None], _: ob
         pass
 
 
-class _Waiter(asyncio.Future[None]):
-    """What an awaiting task waits on; woken when a job is done.
+_waiter_class: Any = None  # made by _define_waiter on first use
 
-    Cancelling the task cancels this future, synchronously, inside ``task.cancel()``.
-    At that moment it cancels the futures of its jobs that have not started, before the
-    task's coroutine runs again: cancelling many tasks (a ``TaskGroup``, a loop of
-    ``cancel()`` calls) thus cancels all their queued jobs at once, before the first
-    running job stops on its token and frees a worker that would take one of them.
-    """
 
-    __slots__ = ("jobs",)
+def _new_waiter(
+    loop: asyncio.AbstractEventLoop, jobs: Iterable[tuple[Future[Any], CancelToken, Any]]
+) -> _Waiter:
+    global _waiter_class
+    cls = _waiter_class
+    if cls is None:  # two loops racing here make two equivalent classes: harmless
+        cls = _waiter_class = _define_waiter()
+    waiter: _Waiter = cls(loop=loop)
+    waiter.jobs = jobs
+    return waiter
 
-    jobs: Iterable[tuple[Future[Any], CancelToken, Any]]
 
-    def cancel(self, msg: Any = None) -> bool:
-        for job in self.jobs:
-            job[0].cancel()  # thread-safe, never blocks: a job not started never runs
-        return super().cancel(msg)
+def _define_waiter() -> Any:  # type[_Waiter], which mypy cannot see in this body
+    import asyncio
+
+    class Waiter(asyncio.Future[None]):
+        """What an awaiting task waits on; woken when a job is done.
+
+        Cancelling the task cancels this future, synchronously, inside
+        ``task.cancel()``. At that moment it cancels the futures of its jobs that have
+        not started, before the task's coroutine runs again: cancelling many tasks (a
+        ``TaskGroup``, a loop of ``cancel()`` calls) thus cancels all their queued jobs
+        at once, before the first running job stops on its token and frees a worker
+        that would take one of them.
+        """
+
+        __slots__ = ("jobs",)
+
+        jobs: Iterable[tuple[Future[Any], CancelToken, Any]]
+
+        def cancel(self, msg: Any = None) -> bool:
+            for job in self.jobs:
+                job[0].cancel()  # thread-safe, never blocks: an unstarted job never runs
+            return super().cancel(msg)
+
+    return Waiter
 
 
 def _describe(fn: object) -> str:
@@ -130,6 +160,8 @@ def _outcome(cfut: Future[T]) -> T:
         return cfut.result()
     except cf.CancelledError:
         if cfut.cancelled():  # the pool cancelled it (a cancelling shutdown)
+            import asyncio
+
             raise asyncio.CancelledError from None
         raise
 
@@ -148,13 +180,15 @@ async def run_job(
     The awaiting task being cancelled settles the job (see :func:`_settle`) before the
     ``CancelledError`` goes on.
     """
+    import asyncio  # a dictionary lookup once imported (see the module's docstring)
+
     loop = asyncio.get_running_loop()
     token = CancelToken(parent)
     cfut = contextvars.copy_context().run(_submit_as, token, submit, fn, args, kwargs)
     if cfut is None:
         raise _full()
-    waiter = _Waiter(loop=loop)
-    waiter.jobs = jobs = ((cfut, token, fn),)
+    jobs = ((cfut, token, fn),)
+    waiter = _new_waiter(loop, jobs)
     cfut.add_done_callback(partial(_notify, loop, waiter))
     try:
         await waiter
@@ -337,6 +371,8 @@ class AsyncMapIterator(Generic[T]):
         await self.aclose()
 
     async def __anext__(self) -> T:
+        import asyncio
+
         jobs = self._jobs
         if self._inputs is not None:
             try:
@@ -353,8 +389,8 @@ class AsyncMapIterator(Generic[T]):
         cfut = jobs[0][0]
         if not cfut.done():
             loop = asyncio.get_running_loop()
-            waiter = _Waiter(loop=loop)
-            waiter.jobs = jobs  # all of them: a cancellation cancels every queued one
+            # All of them: cancelling the task cancels every job of this run not started.
+            waiter = _new_waiter(loop, jobs)
             cfut.add_done_callback(partial(_notify, loop, waiter))
             try:
                 await waiter
@@ -421,6 +457,8 @@ class AsyncMapIterator(Generic[T]):
         Jobs still running then are logged as ignoring their token (they stay busy in
         the pool's statistics until they return).
         """
+        import asyncio
+
         await self._aclose(asyncio.get_running_loop())
 
     async def _aclose(self, loop: asyncio.AbstractEventLoop) -> None:
