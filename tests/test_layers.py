@@ -39,6 +39,7 @@ FLOORS: dict[str, int] = {
     "_hooks": 4,
     "_worker": 4,
     "_limited": 4,
+    "_aio": 4,
     # 5: map runs and the limiters
     "_map": 5,
     "_sync": 5,

@@ -78,3 +78,20 @@ def test_reports_and_statistics_are_the_exported_frozen_types() -> None:
     assert isinstance(threadkit.limited(threadkit.Semaphore(1)), threadkit.Limited)
     with threadkit.WorkerPool(1) as other:
         assert isinstance(other.map(abs, []), threadkit.MapIterator)
+
+
+def test_the_asyncio_bridge_is_on_the_pool_and_amap_returns_the_exported_type() -> None:
+    """run/run_process/amap/aprocess exist on WorkerPool; amap gives an AsyncMapIterator."""
+    import asyncio
+
+    for name in ("run", "run_process", "amap", "aprocess"):
+        assert callable(getattr(threadkit.WorkerPool, name)), name
+    with threadkit.WorkerPool(1) as pool:
+        iterator = pool.amap(abs, [])
+        assert type(iterator) is threadkit.AsyncMapIterator
+        assert repr(threadkit.AsyncMapIterator).startswith("<class 'threadkit.")
+
+        async def drain() -> list[int]:
+            return [x async for x in iterator]
+
+        assert asyncio.run(drain()) == []

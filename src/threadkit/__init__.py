@@ -5,6 +5,7 @@ The public names live here; the code lives in private modules named for one idea
 
 from __future__ import annotations
 
+from ._aio import AsyncMapIterator as AsyncMapIterator
 from ._cancel import CancelToken as CancelToken
 from ._cancel import DeadlineExceeded as DeadlineExceeded
 from ._cancel import current_token as current_token
@@ -50,6 +51,7 @@ from ._version import __version__ as __version__
 from ._worker import Worker as Worker
 
 __all__ = [
+    "AsyncMapIterator",
     "BrokenPool",
     "CancelToken",
     "Cancelled",

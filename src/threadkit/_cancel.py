@@ -30,7 +30,15 @@ from ._reports import describe_callable
 from ._validate import check_timeout
 from ._waiting import wait_slice
 
-__all__ = ["CancelToken", "DeadlineExceeded", "check_wait", "current_token", "task_token"]
+__all__ = [
+    "CancelToken",
+    "DeadlineExceeded",
+    "check_wait",
+    "current_token",
+    "set_current_token",
+    "stopped_by_own_token",
+    "task_token",
+]
 
 _logger = logging.getLogger("threadkit")
 
@@ -84,6 +92,15 @@ def current_token() -> CancelToken | None:
     if token is None:
         token = getattr(this_thread, "token", None)
     return token
+
+
+def set_current_token(token: CancelToken | None) -> None:
+    """Make ``token`` what ``current_token()`` returns in the current context.
+
+    For the package's own use (not exported): the asyncio bridge calls it inside a copy
+    of the awaiting task's context, so the job submitted from there sees its own token.
+    """
+    task_token.set(token)
 
 
 def stopped_by_own_token(exc: BaseException, ctx: Context) -> bool:

@@ -28,6 +28,7 @@ from typing import (
     overload,
 )
 
+from ._aio import AsyncMapIterator, run_job
 from ._cancel import CancelToken
 from ._compat import QueuedTask, SubmitMap, WorkQueueView, refuse_context_hook
 from ._core import BROKEN, POLICIES, RUNNING, Core, OverflowPolicy
@@ -42,7 +43,7 @@ from ._worker import PROCESS, In, Out, Worker
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Coroutine, Iterable, Iterator
     from concurrent.futures import Future
     from types import TracebackType
     from typing import Self
@@ -550,6 +551,151 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         return self._map(
             PROCESS, (items,), timeout, chunksize, buffersize, ordered=ordered, progress=progress
         )
+
+    # -- awaiting from asyncio (the bridge lives in _aio) --------------------------------
+
+    def run(
+        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Coroutine[Any, Any, T]:
+        """Run ``fn(*args, **kwargs)`` on the pool; await the returned coroutine for its result.
+
+        For asyncio code, like ``asyncio.to_thread`` but on this pool, and with a
+        cancellation that reaches the thread: the job runs with its own cancel token (a
+        child of ``cancel_token``), which it finds with ``current_token``. If the
+        awaiting task is cancelled (a timeout, a ``TaskGroup``, a client gone) before the
+        job starts, the job is cancelled and never runs; if it is running, its token is
+        cancelled and the task waits, without blocking the loop, up to the pool's
+        ``shutdown_grace`` for it to return, then raises ``CancelledError`` as asyncio
+        expects. A job still running then is logged on the ``threadkit`` logger, counts
+        as busy in ``statistics`` until it returns, and a shutdown lists it among
+        the stragglers. A second cancellation ends the grace early.
+
+        The job runs in a copy of the awaiting task's ``contextvars`` context. The event
+        loop never blocks: a full bounded queue raises ``QueueFull`` at once,
+        whatever the ``overflow`` policy. Callbacks registered on the job's token run in
+        the loop's thread when the awaiting task is cancelled: keep them short.
+
+        For example:
+
+        ```python
+        async with asyncio.timeout(5):
+            page = await pool.run(fetch, url)
+        ```
+
+        Returns:
+            A coroutine that returns what ``fn`` returns, or raises what it raised.
+
+        Raises:
+            TypeError: ``fn`` is not callable (at the call, nothing is queued).
+            PoolShutDown: The pool is shut down (when awaited).
+            BrokenPool: The pool is broken (when awaited).
+            QueueFull: The pool's bounded queue is full (when awaited).
+        """
+        if not callable(fn):
+            raise TypeError(f"run() needs a callable, got {fn!r}")
+        core = self._core
+        return run_job(self._submit_nowait, fn, args, kwargs, parent=core.token, grace=self._grace)
+
+    def run_process(self, item: In) -> Coroutine[Any, Any, Out]:
+        """Run ``process(item)`` on one of the pool's workers; await the returned coroutine.
+
+        The awaitable counterpart of ``put``, with cancellation as for ``run``
+        (inside ``process``, ``current_token`` is the item's own token; the
+        Worker's ``Worker.token`` stays the pool's).
+
+        Returns:
+            A coroutine that returns the result of ``process(item)``.
+
+        Raises:
+            TypeError: The pool was made without ``worker=``.
+            PoolShutDown: The pool is shut down (when awaited).
+            BrokenPool: The pool is broken (when awaited).
+            QueueFull: The pool's bounded queue is full (when awaited).
+        """
+        self._need_worker("run_process")
+        core = self._core
+        return run_job(
+            self._submit_nowait, PROCESS, (item,), {}, parent=core.token, grace=self._grace
+        )
+
+    def amap(
+        self,
+        fn: Callable[..., T],
+        *iterables: Iterable[Any],
+        buffersize: int | Literal["auto"] = "auto",
+    ) -> AsyncMapIterator[T]:
+        """Call ``fn`` on items of ``iterables`` (zipped); iterate the results with ``async for``.
+
+        Lazy and bounded like ``map(buffersize=...)``: input is read (in the loop's
+        thread) as results are consumed, with at most ``buffersize`` jobs in flight
+        (``"auto"``, the default, means twice ``max_workers``, as for ``process``).
+        Results come in input order; an item's exception is raised when its turn comes
+        and ends the iteration.
+
+        Leaving the loop early (``break``, an error, ``AsyncMapIterator.aclose``) or
+        cancelling its task cancels the jobs not started and the tokens of the running
+        ones, as for ``run``; ``async with pool.amap(...) as results:`` also waits up
+        to ``shutdown_grace`` for those. Every job runs in a copy of the context that
+        was current at this call, each with its own cancel token.
+
+        Returns:
+            An ``AsyncMapIterator`` of the results.
+
+        Raises:
+            TypeError: ``fn`` is not callable, or ``buffersize`` is not an int.
+            ValueError: ``buffersize`` is below 1.
+        """
+        if not callable(fn):
+            raise TypeError(f"amap() needs a callable, got {fn!r}")
+        return self._amap(fn, iterables, buffersize)
+
+    def aprocess(
+        self, items: Iterable[In], *, buffersize: int | Literal["auto"] = "auto"
+    ) -> AsyncMapIterator[Out]:
+        """Run ``process`` on every item; iterate the results with ``async for``.
+
+        The asyncio counterpart of ``process`` (in input order), with the lazy
+        input, bounds and cancellation of ``amap``.
+
+        Returns:
+            An ``AsyncMapIterator`` of the results.
+
+        Raises:
+            TypeError: The pool was made without ``worker=``, or a bad ``buffersize``.
+            ValueError: ``buffersize`` is below 1.
+        """
+        self._need_worker("aprocess")
+        return self._amap(PROCESS, (items,), buffersize)
+
+    def _amap(
+        self, fn: Any, iterables: tuple[Iterable[Any], ...], buffersize: int | Literal["auto"]
+    ) -> AsyncMapIterator[Any]:
+        if buffersize == "auto":
+            buffersize = 2 * self._core.max_workers
+        check_buffersize(buffersize)
+        assert buffersize is not None
+        spread = len(iterables) != 1
+        inputs: Iterator[Any] = zip(*iterables, strict=False) if spread else iter(iterables[0])
+        return AsyncMapIterator(
+            self._submit_nowait,
+            self._core.token,
+            self._grace,
+            fn,
+            inputs,
+            spread=spread,
+            buffersize=buffersize,
+        )
+
+    def _submit_nowait(
+        self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Future[Any] | None:
+        """Queue a job for the asyncio bridge; ``None`` if the queue is full (never waits)."""
+        core = self._core
+        if core.hooks is not None:
+            return core.submit_hooked(fn, args, kwargs, try_only=True)
+        fut: TaskFuture[Any] = TaskFuture()
+        accepted = core.submit((fut, fn, args, kwargs, contextvars.copy_context()), try_only=True)
+        return fut if accepted else None
 
     def _need_worker(self, method: str) -> None:
         if self._core.worker_factory is None:
