@@ -28,7 +28,7 @@ from ._errors import Cancelled
 from ._validate import check_timeout
 from ._waiting import MAIN_SLICE
 
-__all__ = ["CancelToken", "DeadlineExceeded", "current_token"]
+__all__ = ["CancelToken", "DeadlineExceeded", "bind_token", "current_token"]
 
 _logger = logging.getLogger("threadkit")
 
@@ -83,6 +83,16 @@ def current_token() -> CancelToken | None:
     if token is None:
         token = getattr(_thread_token, "token", None)
     return token
+
+
+def bind_token(token: CancelToken | None) -> None:
+    """Make ``token`` what :func:`current_token` returns in the running context.
+
+    For the package's own use: call it through ``ctx.run(bind_token, token)`` on a copied
+    context that a task will run in (as a pool does for a task run inline), so the
+    setting stays in that copy.
+    """
+    _current_token.set(token)
 
 
 @final

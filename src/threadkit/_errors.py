@@ -7,6 +7,7 @@ Every class says when it is raised. The tree::
     ├── PoolShutDown(ThreadkitError, RuntimeError)
     ├── QueueFull(ThreadkitError)
     │   └── SubmitTimeout(QueueFull, TimeoutError)
+    ├── TaskGroupTimeout(ThreadkitError, TimeoutError)
     └── BrokenPool(ThreadkitError, concurrent.futures.thread.BrokenThreadPool)
 
     SystemExit (builtin)
@@ -34,6 +35,7 @@ __all__ = [
     "QueueFull",
     "ShutdownRequested",
     "SubmitTimeout",
+    "TaskGroupTimeout",
     "ThreadkitError",
 ]
 
@@ -71,6 +73,14 @@ class QueueFull(ThreadkitError):
 
 class SubmitTimeout(QueueFull, TimeoutError):
     """Raised when a submitter waited ``submit_timeout`` seconds for room in a full queue."""
+
+
+class TaskGroupTimeout(ThreadkitError, TimeoutError):
+    """Raised when a ``TaskGroup`` is left after its ``timeout`` (or an enclosing deadline) passed.
+
+    The group was cancelled when the deadline passed and every task has ended. If tasks
+    failed (or the ``with`` block raised), their exception group is the ``__cause__``.
+    """
 
 
 class BrokenPool(ThreadkitError, BrokenThreadPool):

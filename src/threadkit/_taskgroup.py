@@ -1,0 +1,665 @@
+"""TaskGroup: tasks that succeed or fail together (structured concurrency for threads).
+
+A group hands its tasks to a pool (its own, a ``WorkerPool``, or any thread executor)
+and keeps, under one lock, the set of its tasks that have not ended. Its token is what
+``current_token()`` returns inside its tasks; cancelling the group cancels the token,
+and a callback on the token cancels every task that has not started.
+
+How each rule is kept:
+
+* **No task starts after the group is cancelled.** The token's callback sets
+  ``cancelled`` and takes the snapshot of unended tasks in one hold of the lock, then
+  cancels their futures. A submit checks ``cancelled`` under the same lock (a later one
+  gets a cancelled future); a task that was in the snapshot finds its future cancelled
+  when a worker reaches it, and returns without running. Held tasks (``limit``) leave
+  the group only under the lock, and only while it is not cancelled.
+* **A failure cancels before anyone sees it.** The task's exception is recorded and the
+  token cancelled before its future is resolved, so whoever waits on that future finds
+  the group already cancelled.
+* **Exit waits for every task.** ``live`` holds every future not yet ended; each leaves
+  it exactly once, under the lock: the task's wrapper removes it when it ends, the
+  cancel callback when it cancels it unstarted. ``__exit__`` waits, holding the
+  condition, until ``live`` is empty and closes the group in the same hold, so no submit
+  slips in between.
+* **The token is never read under the lock.** Reading a token may notice its deadline,
+  cancel it and run its callbacks, and the callback takes the lock.
+
+Invariants (under ``lock``): ``submitted == completed + failed + cancelled + len(live)``;
+``held`` is a prefix-ordered subset of ``live``; once ``cancelled`` is set, ``held`` is
+empty and no task is handed to the pool.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import threading
+import time
+from collections import deque
+from concurrent.futures import CancelledError, Executor, ProcessPoolExecutor
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, final
+
+import attrs
+
+from ._cancel import CancelToken, DeadlineExceeded, bind_token, current_token
+from ._errors import Cancelled, TaskGroupTimeout
+from ._futures import TaskFuture
+from ._pool import WorkerPool
+from ._validate import check_int, check_timeout
+from ._waiting import wait_condition_interruptibly
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from concurrent.futures import Future
+    from types import TracebackType
+    from typing import Self
+
+__all__ = ["INTERRUPT_GRACE", "TaskGroup", "TaskGroupStatistics"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: Seconds the running tasks get to end after a Ctrl-C (or ``SystemExit``) in the block.
+INTERRUPT_GRACE: Final = 2.0
+
+_NEW: Final = "new"
+_OPEN: Final = "open"
+_EXITING: Final = "exiting"
+_CLOSED: Final = "closed"
+
+# What cancelled the group first.
+_FAILURE: Final = "a task failed"
+_BODY: Final = "the with block raised"
+_REQUEST: Final = "cancel() was called"
+_INTERRUPT: Final = "interrupted"
+_TIMEOUT: Final = "the timeout passed"
+_OUTSIDE: Final = "an enclosing token was cancelled"
+
+# How a task ended, for the counters.
+_COMPLETED: Final = 0
+_FAILED: Final = 1
+_CANCELLED: Final = 2
+
+_group_ids = itertools.count(1)
+
+# The groups whose with blocks are running in this thread, innermost last: a group
+# opened inside another's block (in the same thread) is nested in it. Per thread, not
+# per context, so a task handed from a block to an unrelated pool does not inherit it.
+_entered = threading.local()
+
+# A task entry held for a free place (limit): (future, fn, args, kwargs, context).
+_Held = tuple[TaskFuture[Any], Any, tuple[Any, ...], dict[str, Any], contextvars.Context]
+
+
+@attrs.frozen
+class TaskGroupStatistics:
+    """A snapshot of a :class:`TaskGroup`, taken under its lock.
+
+    At every instant ``submitted == completed + failed + cancelled + held + waiting +
+    running``.
+
+    Attributes:
+        name: The group's name.
+        state: ``"new"`` (not entered), ``"open"`` (the block runs), ``"exiting"`` (the
+            block ended; waiting for tasks) or ``"closed"``.
+        group_cancelled: Whether the group has been cancelled.
+        limit: The most tasks that run at once, or ``None``.
+        submitted: Tasks submitted, including those cancelled at once.
+        held: Tasks the group holds back because ``limit`` tasks are in the pool.
+        waiting: Tasks handed to the pool that have not started.
+        running: Tasks running now.
+        completed: Tasks that returned.
+        failed: Tasks that raised (each is in the exception group the exit raises).
+        cancelled: Tasks cancelled before they started, and tasks that ended by
+            raising the group's own cancellation (``Cancelled`` with its reason).
+    """
+
+    name: str
+    state: str
+    group_cancelled: bool
+    limit: int | None
+    submitted: int
+    held: int
+    waiting: int
+    running: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+@final
+class TaskGroup:
+    """Run tasks on threads that succeed or fail together: the first failure cancels the rest.
+
+    Example::
+
+        with threadkit.TaskGroup(limit=16, timeout=30.0) as tg:
+            pages = [tg.submit(fetch, url) for url in urls]
+        # Here every task has ended. If any raised, an ExceptionGroup was raised.
+        print([page.result() for page in pages])
+
+    The rules, the same as ``asyncio.TaskGroup``'s where threads allow:
+
+    * The first task that raises cancels the group: tasks not started are cancelled and
+      never run; running tasks see their token (:func:`current_token`, :attr:`token`)
+      cancelled and should stop at their next check. Leaving the block waits for every
+      task to end, then raises an ``ExceptionGroup`` of every task failure (not the
+      cancellations), followed by the block's own exception if it raised one.
+    * A task that ends by raising ``Cancelled`` with the group's reason (as
+      ``token.raise_if_cancelled()`` does), or ``concurrent.futures.CancelledError``,
+      after the group was cancelled, was cancelled: it is not a failure.
+    * ``KeyboardInterrupt`` and ``SystemExit`` from a task cancel the group too; once
+      every task has ended, the first of them is raised alone, not in a group, and the
+      other failures are dropped. Other ``BaseException`` s go in the group, which is
+      then a ``BaseExceptionGroup``.
+    * A ``KeyboardInterrupt`` or ``SystemExit`` in the block, or a Ctrl-C while leaving
+      it, cancels the group, gives running tasks ``INTERRUPT_GRACE`` (2) seconds, and
+      is raised; a second Ctrl-C stops the waiting at once.
+    * :meth:`cancel` cancels everything and leaves the block normally; ``timeout``
+      cancels the group when it passes and leaving raises :class:`TaskGroupTimeout`; a
+      cancelled enclosing token (an outer group's, the pool's) cancels the group and
+      leaving raises ``Cancelled``.
+
+    Groups nest: a group opened inside a task of another group, or inside its block in
+    the same thread, has a token that is a child of the outer group's, and its failure
+    group becomes one failure of the outer group.
+
+    A group is entered once; make a new one for each block.
+
+    Args:
+        pool: Where the tasks run. ``None``: a ``WorkerPool`` of the group's own, with
+            ``limit`` threads (or the default number), shut down when the block is
+            left. A ``WorkerPool``: its threads; its :attr:`~WorkerPool.cancel_token`
+            cancels the group too. Any other ``concurrent.futures.Executor`` that runs
+            callables in threads of this process: its threads; unstarted tasks are
+            cancelled through their futures, running ones only through the token, and
+            the executor's own shutdown does not reach the token.
+        limit: The most tasks of this group that run at once (``None``: no limit).
+            Further tasks are held by the group, in order, and handed to the pool as
+            places free up; held tasks cost memory until they start.
+        timeout: Seconds from entering the block after which the group is cancelled
+            and leaving it raises :class:`TaskGroupTimeout`; ``None`` for none.
+        name: A name for reprs, statistics and the group's own pool threads.
+
+    Raises:
+        TypeError: ``pool`` is not an executor (or is a process pool), ``limit`` is not
+            an ``int``, ``timeout`` is not a number, or ``name`` is not a ``str``.
+        ValueError: ``limit`` is below 1, or ``timeout`` is negative, NaN or infinite.
+    """
+
+    def __init__(
+        self,
+        pool: Executor | None = None,
+        *,
+        limit: int | None = None,
+        timeout: float | None = None,
+        name: str | None = None,
+    ) -> None:
+        if pool is not None:
+            if not isinstance(pool, Executor):
+                raise TypeError(f"pool must be a concurrent.futures.Executor or None, got {pool!r}")
+            if isinstance(pool, ProcessPoolExecutor):
+                raise TypeError(
+                    "pool must run tasks in threads: a ProcessPoolExecutor cannot share "
+                    "the group's token with its tasks"
+                )
+        if limit is not None:
+            check_int(limit, "limit")
+        self._timeout = check_timeout(timeout)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {name!r}")
+        self._name = name if name is not None else f"TaskGroup-{next(_group_ids)}"
+        self._pool = pool
+        self._limit = limit
+        self._executor: Executor | None = None  # the pool the tasks go to, once entered
+        self._own_pool: WorkerPool[Any, Any] | None = None
+        self._token_: CancelToken | None = None
+        self._unlink: list[Callable[[], None]] = []
+
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._state = _NEW
+        self._cancelled = False  # set by the token's callback (see the module docstring)
+        self._cause: str | None = None  # what cancelled the group first
+        self._live: set[TaskFuture[Any]] = set()  # every task future not yet ended
+        self._held: deque[_Held] = deque()
+        self._in_pool = 0  # tasks handed to the pool and not ended (limit counts these)
+        self._failures: list[BaseException] = []
+        self._waiter = False  # __exit__ waits: notify when live empties
+        self._submitted = 0
+        self._completed = 0
+        self._failed = 0
+        self._cancelled_tasks = 0
+
+    # -- entering ----------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        with self._lock:
+            if self._state is not _NEW:
+                raise RuntimeError(f"{self._name} was already entered; make a new TaskGroup")
+            self._state = _OPEN
+        stack: list[TaskGroup] = getattr(_entered, "stack", None) or []
+        parent = stack[-1].token if stack else current_token()
+        token = CancelToken(parent, timeout=self._timeout)
+        self._token_ = token
+        pool = self._pool
+        if pool is None:
+            pool = self._own_pool = WorkerPool(self._limit, thread_name_prefix=self._name)
+        self._executor = pool
+        links: list[CancelToken] = []
+        if isinstance(pool, WorkerPool) and pool.cancel_token is not parent:
+            links.append(pool.cancel_token)
+        # The token's callback first: a link that fires at once must find it in place.
+        self._unlink.append(token.add_callback(self._on_cancel))
+        for other in links:
+            self._unlink.append(other.add_callback(_canceller(token)))
+        stack.append(self)
+        _entered.stack = stack
+        return self
+
+    @property
+    def token(self) -> CancelToken:
+        """The group's token: what :func:`current_token` returns inside its tasks.
+
+        It is cancelled when the group is (a failure, :meth:`cancel`, the timeout, an
+        enclosing token). The block's own code can check it or wait on it.
+
+        Raises:
+            RuntimeError: The group has not been entered.
+        """
+        token = self._token_
+        if token is None:
+            raise RuntimeError(f"{self._name} has not been entered: use `with TaskGroup() as tg:`")
+        return token
+
+    @property
+    def name(self) -> str:
+        """The group's name."""
+        return self._name
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the group has been cancelled (a passed timeout counts once noticed)."""
+        token = self._token_
+        return token is not None and token.cancelled
+
+    # -- submitting --------------------------------------------------------------------
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """Run ``fn(*args, **kwargs)`` as a task of the group; return its future.
+
+        The task runs in a copy of the caller's ``contextvars`` context in which
+        :func:`current_token` is the group's token. Tasks of the group (and callbacks)
+        may submit more tasks until the group closes: after the block, the group stays
+        open while any of its tasks runs.
+
+        Returns:
+            The task's future. If the group is already cancelled, the future is
+            cancelled and the task never runs.
+
+        Raises:
+            TypeError: ``fn`` is not callable.
+            RuntimeError: The group has not been entered, or is closed (its block was
+                left and every task ended).
+            PoolShutDown: The pool (not the group's own) is shut down; nothing runs.
+        """
+        if not callable(fn):
+            raise TypeError(f"submit() needs a callable, got {fn!r}")
+        fut: TaskFuture[T] = TaskFuture()
+        ctx = contextvars.copy_context()
+        ctx.run(bind_token, self._token_)
+        with self._lock:
+            state = self._state
+            if state is not _OPEN and state is not _EXITING:
+                raise self._closed_error()
+            self._submitted += 1
+            if self._cancelled:
+                self._cancelled_tasks += 1
+                cancel_now = True
+            else:
+                cancel_now = False
+                self._live.add(fut)
+                limit = self._limit
+                if limit is not None and self._in_pool >= limit:
+                    self._held.append((fut, fn, args, kwargs, ctx))
+                    return fut
+                self._in_pool += 1
+        if cancel_now:
+            fut.cancel()
+            return fut
+        executor = self._executor
+        assert executor is not None
+        try:
+            executor.submit(self._run, fut, fn, args, kwargs, ctx)
+        except BaseException as exc:
+            refused = isinstance(exc, Exception)  # the pool took nothing (its submit is atomic)
+            # An interrupt may have come after the pool took it: then it stays counted
+            # unless it can still be cancelled.
+            if refused or fut.cancel():
+                with self._lock:
+                    entry = None
+                    if fut in self._live:
+                        self._live.remove(fut)
+                        self._in_pool -= 1
+                        if refused:
+                            self._submitted -= 1
+                        else:
+                            self._cancelled_tasks += 1
+                        entry = self._take_held()  # a place is free: a held task may go
+                        self._notify_if_idle()
+                self._start_held(entry)
+            raise
+        return fut
+
+    def _closed_error(self) -> RuntimeError:
+        if self._state is _NEW:
+            return RuntimeError(
+                f"{self._name} has not been entered: use `with TaskGroup() as tg:` "
+                "and submit inside the block"
+            )
+        return RuntimeError(
+            f"{self._name} is closed: its block was left and all its tasks ended, "
+            "so it takes no more tasks"
+        )
+
+    # -- a task's life (runs in a pool thread) -----------------------------------------
+
+    def _run(
+        self,
+        fut: TaskFuture[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        ctx: contextvars.Context,
+    ) -> None:
+        """The callable the pool runs for a task: never raises."""
+        if not fut.set_running_or_notify_cancel():
+            self._ended(fut, _CANCELLED)  # cancelled by its owner before it started
+            return
+        try:
+            result = ctx.run(fn, *args, **kwargs)
+        except BaseException as exc:
+            self._raised(fut, exc)
+            # The traceback holds this frame: let go of the task, or the cycle future ->
+            # exception -> frame -> future outlives everyone's interest.
+            del fut, fn, args, kwargs, ctx
+            return
+        fut.set_result(result)
+        self._ended(fut, _COMPLETED)
+
+    def _raised(self, fut: TaskFuture[Any], exc: BaseException) -> None:
+        token = self._token_
+        assert token is not None
+        if _is_cancellation(exc, token):
+            fut.set_exception(exc)
+            self._ended(fut, _CANCELLED)
+            return
+        with self._lock:
+            self._failures.append(exc)
+            if self._cause is None:
+                self._cause = _FAILURE
+        # Cancel before the future tells anyone: a waiter on it finds the group cancelled.
+        token.cancel(f"{self._name}: a task raised {type(exc).__name__}")
+        fut.set_exception(exc)
+        self._ended(fut, _FAILED)
+
+    def _ended(self, fut: TaskFuture[Any], outcome: int) -> None:
+        """Count a task that ended (or was found cancelled); start a held one."""
+        with self._lock:
+            entry = self._end_locked(fut, outcome)
+        if entry is not None:
+            self._start_held(entry)
+
+    def _end_locked(self, fut: TaskFuture[Any], outcome: int) -> _Held | None:
+        """Count ``fut`` as ended (lock held); return a held task that may go now."""
+        if fut not in self._live:
+            return None  # the cancel callback counted it already
+        self._live.remove(fut)
+        self._in_pool -= 1
+        if outcome == _COMPLETED:
+            self._completed += 1
+        elif outcome == _FAILED:
+            self._failed += 1
+        else:
+            self._cancelled_tasks += 1
+        self._notify_if_idle()
+        return self._take_held()
+
+    def _take_held(self) -> _Held | None:
+        """The next held task, now counted in the pool (lock held); ``None`` if none may go."""
+        if self._held and not self._cancelled:
+            limit = self._limit
+            if limit is None or self._in_pool < limit:
+                self._in_pool += 1
+                return self._held.popleft()
+        return None
+
+    def _start_held(self, entry: _Held | None) -> None:
+        """Hand a held task to the pool, outside the lock (skipping ones cancelled meanwhile)."""
+        executor = self._executor
+        assert executor is not None
+        while entry is not None:
+            fut = entry[0]
+            if not fut.cancelled():
+                try:
+                    executor.submit(self._run, *entry)
+                except BaseException as exc:
+                    # The pool stopped taking work (someone shut it down): the task fails.
+                    if fut.set_running_or_notify_cancel():
+                        self._raised(fut, exc)
+                    else:
+                        self._ended(fut, _CANCELLED)
+                return
+            with self._lock:  # its owner cancelled it while it was held
+                entry = self._end_locked(fut, _CANCELLED)
+
+    def _notify_if_idle(self) -> None:
+        if not self._live and self._waiter:
+            self._cond.notify_all()
+
+    # -- cancelling --------------------------------------------------------------------
+
+    def cancel(self, reason: object = None) -> None:
+        """Cancel the group: unstarted tasks are cancelled, running ones see the token.
+
+        Leaving the block then waits for the running tasks and returns normally, unless
+        a task failed (then its exception group is raised as usual). Safe from any
+        thread, any number of times; later calls do nothing.
+
+        Args:
+            reason: The token's reason, which ``Cancelled`` raised in the tasks carries.
+
+        Raises:
+            RuntimeError: The group has not been entered.
+        """
+        token = self.token
+        with self._lock:
+            if self._cause is None:
+                self._cause = _REQUEST
+        token.cancel(reason)
+
+    def _cancel_for(self, cause: str, reason: object) -> None:
+        token = self._token_
+        assert token is not None
+        with self._lock:
+            if self._cause is None:
+                self._cause = cause
+        token.cancel(reason)
+
+    def _on_cancel(self, token: CancelToken) -> None:
+        """The token's callback: cancel every task that has not started."""
+        outside = _TIMEOUT if token.reason is DeadlineExceeded else _OUTSIDE
+        with self._lock:
+            self._cancelled = True
+            if self._cause is None:
+                self._cause = outside
+            self._held.clear()
+            pending = list(self._live)
+        stopped = [fut for fut in pending if fut.cancel()]  # runs done-callbacks: no lock
+        with self._lock:
+            for fut in stopped:
+                if fut in self._live:
+                    self._live.remove(fut)
+                    self._cancelled_tasks += 1
+            # The held ones were never in the pool: what is left in ``live`` is.
+            self._in_pool = len(self._live)
+            self._notify_if_idle()
+
+    # -- leaving -----------------------------------------------------------------------
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        interrupt: BaseException | None = None
+        all_ended = False
+        try:
+            with self._lock:
+                self._state = _EXITING
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                interrupt = exc
+                self._cancel_for(_INTERRUPT, f"{self._name}: {type(exc).__name__} in the block")
+            elif exc is not None and not _is_cancellation(exc, self.token):
+                self._cancel_for(_BODY, f"{self._name}: the block raised {type(exc).__name__}")
+            if interrupt is None:
+                try:
+                    all_ended = self._wait(None)
+                except KeyboardInterrupt as ctrl_c:
+                    interrupt = ctrl_c
+                    self._cancel_for(_INTERRUPT, f"{self._name}: KeyboardInterrupt")
+            if interrupt is not None:
+                all_ended = self._wait(INTERRUPT_GRACE)  # a second Ctrl-C ends it at once
+        finally:
+            with self._lock:
+                self._state = _CLOSED
+            self._leave(wait=all_ended)
+        if interrupt is not None:
+            if interrupt is exc:
+                return False
+            raise interrupt
+        return self._outcome(exc)
+
+    def _wait(self, grace: float | None) -> bool:
+        """Wait until every task ended (then close), or ``grace`` s; ``True`` if all ended."""
+        token = self.token
+        end = None if grace is None else time.monotonic() + grace
+        while True:
+            # Outside the lock: reading the token may notice the deadline and cancel.
+            step = None if token.cancelled else token.remaining()
+            if end is not None:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                step = left if step is None else min(step, left)
+            with self._cond:
+                self._waiter = True
+                wait_condition_interruptibly(self._cond, self._idle, step)
+                if not self._live:
+                    self._state = _CLOSED
+                    return True
+
+    def _idle(self) -> bool:
+        return not self._live
+
+    def _leave(self, *, wait: bool) -> None:
+        """Undo what entering did; shut the group's own pool down."""
+        for unlink in self._unlink:
+            unlink()
+        self._unlink.clear()
+        stack: list[TaskGroup] = getattr(_entered, "stack", None) or []
+        if self in stack:
+            stack.remove(self)
+        own = self._own_pool
+        if own is not None:
+            if wait:
+                own.shutdown(wait=True)
+            else:  # tasks outlived the grace: do not wait for them
+                own.shutdown(wait=False, cancel_futures=True)
+
+    def _outcome(self, exc: BaseException | None) -> bool:
+        """Raise what leaving the block raises, once every task has ended."""
+        token = self.token
+        with self._lock:
+            failures, self._failures = self._failures, []
+            cause = self._cause
+        for failure in failures:
+            if isinstance(failure, KeyboardInterrupt | SystemExit):
+                raise failure  # as asyncio.TaskGroup: alone, the others dropped
+        body_cancelled = exc is not None and _is_cancellation(exc, token)
+        errors = list(failures)
+        if exc is not None and not body_cancelled:
+            errors.append(exc)
+        group = None
+        if errors:
+            group = BaseExceptionGroup(self._describe(failures, exc, body_cancelled), errors)
+        if token.cancelled and token.reason is DeadlineExceeded:
+            limit = "its deadline" if self._timeout is None else f"{self._timeout} s"
+            timeout = TaskGroupTimeout(f"{self._name} was cancelled after {limit}")
+            raise timeout from group
+        if group is not None:
+            raise group from None
+        if cause is _OUTSIDE:
+            if body_cancelled:
+                return False  # the block's own Cancelled goes on
+            raise Cancelled(token.reason)
+        return body_cancelled  # cancel(): the block's Cancelled is the group's own
+
+    def _describe(
+        self, failures: list[BaseException], exc: BaseException | None, body_cancelled: bool
+    ) -> str:
+        tasks = f"{len(failures)} task{'s' if len(failures) != 1 else ''} failed"
+        if exc is None or body_cancelled:
+            return f"{self._name}: {tasks}"
+        if not failures:
+            return f"{self._name}: the block raised"
+        return f"{self._name}: {tasks} and the block raised"
+
+    # -- looking at it -----------------------------------------------------------------
+
+    def statistics(self) -> TaskGroupStatistics:
+        """Return a consistent snapshot of the group's counters."""
+        token = self._token_
+        cancelled = token is not None and token.cancelled  # outside the lock (see above)
+        with self._lock:
+            running = sum(1 for fut in self._live if fut.running())
+            held = len(self._held)
+            return TaskGroupStatistics(
+                name=self._name,
+                state=self._state,
+                group_cancelled=cancelled or self._cancelled,
+                limit=self._limit,
+                submitted=self._submitted,
+                held=held,
+                waiting=len(self._live) - held - running,
+                running=running,
+                completed=self._completed,
+                failed=self._failed,
+                cancelled=self._cancelled_tasks,
+            )
+
+    def __repr__(self) -> str:
+        stats = self.statistics()
+        state = stats.state + (" cancelled" if stats.group_cancelled else "")
+        limit = "" if stats.limit is None else f" limit={stats.limit}"
+        return (
+            f"<threadkit.TaskGroup {self._name!r} {state}{limit} running={stats.running}"
+            f" waiting={stats.waiting} held={stats.held} completed={stats.completed}"
+            f" failed={stats.failed} cancelled={stats.cancelled}>"
+        )
+
+
+def _is_cancellation(exc: BaseException, token: CancelToken) -> bool:
+    """Whether ``exc`` is the group's own cancellation arriving, not a failure."""
+    if isinstance(exc, Cancelled):
+        return token.cancelled and exc.reason is token.reason
+    return isinstance(exc, CancelledError) and token.cancelled
+
+
+def _canceller(token: CancelToken) -> Callable[[CancelToken], None]:
+    # Holds the group's token only, for a callback on another token.
+    def cancel(other: CancelToken) -> None:
+        token.cancel(other.reason)
+
+    return cancel
