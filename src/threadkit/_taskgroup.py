@@ -153,7 +153,7 @@ class TaskGroup:
       other failures are dropped. Other ``BaseException`` s go in the group, which is
       then a ``BaseExceptionGroup``.
     * A ``KeyboardInterrupt`` or ``SystemExit`` in the block, or a Ctrl-C while leaving
-      it, cancels the group, gives running tasks ``INTERRUPT_GRACE`` (2) seconds, and
+      it, cancels the group, gives running tasks ``grace`` seconds (2 by default), and
       is raised; a second Ctrl-C stops the waiting at once.
     * :meth:`cancel` cancels everything and leaves the block normally; ``timeout``
       cancels the group when it passes and leaving raises :class:`TaskGroupTimeout`; a
@@ -180,11 +180,17 @@ class TaskGroup:
         timeout: Seconds from entering the block after which the group is cancelled
             and leaving it raises :class:`TaskGroupTimeout`; ``None`` for none.
         name: A name for reprs, statistics and the group's own pool threads.
+        grace: Seconds the running tasks get to end after a ``KeyboardInterrupt`` or
+            ``SystemExit`` in the block, or a Ctrl-C while leaving it, before the
+            interrupt is raised anyway (the group's own pool then stops waiting for
+            them, so the interpreter does not wait at exit either).
 
     Raises:
         TypeError: ``pool`` is not an executor (or is a process pool), ``limit`` is not
-            an ``int``, ``timeout`` is not a number, or ``name`` is not a ``str``.
-        ValueError: ``limit`` is below 1, or ``timeout`` is negative, NaN or infinite.
+            an ``int``, ``timeout`` or ``grace`` is not a number, or ``name`` is not a
+            ``str``.
+        ValueError: ``limit`` is below 1, or ``timeout`` or ``grace`` is negative, NaN
+            or infinite.
     """
 
     def __init__(
@@ -194,6 +200,7 @@ class TaskGroup:
         limit: int | None = None,
         timeout: float | None = None,
         name: str | None = None,
+        grace: float = INTERRUPT_GRACE,
     ) -> None:
         if pool is not None:
             if not isinstance(pool, Executor):
@@ -206,6 +213,10 @@ class TaskGroup:
         if limit is not None:
             check_int(limit, "limit")
         self._timeout = check_timeout(timeout)
+        grace_seconds = check_timeout(grace, "grace")
+        if grace_seconds is None:
+            raise TypeError("grace must be a number of seconds >= 0, got None")
+        self._grace = grace_seconds
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, got {name!r}")
         self._name = name if name is not None else f"TaskGroup-{next(_group_ids)}"
@@ -530,7 +541,7 @@ class TaskGroup:
                     interrupt = ctrl_c
                     self._cancel_for(_INTERRUPT, f"{self._name}: KeyboardInterrupt")
             if interrupt is not None:
-                all_ended = self._wait(INTERRUPT_GRACE)  # a second Ctrl-C ends it at once
+                all_ended = self._wait(self._grace)  # a second Ctrl-C ends it at once
         finally:
             with self._lock:
                 self._state = _CLOSED
@@ -575,8 +586,10 @@ class TaskGroup:
         if own is not None:
             if wait:
                 own.shutdown(wait=True)
-            else:  # tasks outlived the grace: do not wait for them
-                own.shutdown(wait=False, cancel_futures=True)
+            else:
+                # Tasks outlived the grace (or a second Ctrl-C came): stop waiting, and
+                # mark the pool abandoned so interpreter exit does not wait for them.
+                own.shutdown(wait=True, cancel_futures=True, timeout=0)
 
     def _outcome(self, exc: BaseException | None) -> bool:
         """Raise what leaving the block raises, once every task has ended."""
