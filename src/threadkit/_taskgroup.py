@@ -226,6 +226,7 @@ class TaskGroup:
         self._own_pool: WorkerPool[Any, Any] | None = None
         self._token_: CancelToken | None = None
         self._unlink: list[Callable[[], None]] = []
+        self._own_deadline = False
 
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -253,6 +254,12 @@ class TaskGroup:
         parent = stack[-1].token if stack else current_token()
         token = CancelToken(parent, timeout=self._timeout)
         self._token_ = token
+        # Whether the token's deadline is the group's own timeout, not an enclosing one:
+        # only the own one makes leaving raise TaskGroupTimeout.
+        inherited = None if parent is None else parent.deadline
+        self._own_deadline = self._timeout is not None and (
+            inherited is None or token.deadline != inherited
+        )
         pool = self._pool
         if pool is None:
             pool = self._own_pool = WorkerPool(self._limit, thread_name_prefix=self._name)
@@ -407,10 +414,8 @@ class TaskGroup:
             return
         with self._lock:
             self._failures.append(exc)
-            if self._cause is None:
-                self._cause = _FAILURE
         # Cancel before the future tells anyone: a waiter on it finds the group cancelled.
-        token.cancel(f"{self._name}: a task raised {type(exc).__name__}")
+        self._cancel_for(_FAILURE, f"{self._name}: a task raised {type(exc).__name__}")
         fut.set_exception(exc)
         self._ended(fut, _FAILED)
 
@@ -474,8 +479,9 @@ class TaskGroup:
         """Cancel the group: unstarted tasks are cancelled, running ones see the token.
 
         Leaving the block then waits for the running tasks and returns normally, unless
-        a task failed (then its exception group is raised as usual). Safe from any
-        thread, any number of times; later calls do nothing.
+        a task failed (then its exception group is raised as usual). Once it returns,
+        no task of the group starts any more. Safe from any thread, any number of times;
+        calls after the first change nothing.
 
         Args:
             reason: The token's reason, which ``Cancelled`` raised in the tasks carries.
@@ -483,23 +489,28 @@ class TaskGroup:
         Raises:
             RuntimeError: The group has not been entered.
         """
-        token = self.token
-        with self._lock:
-            if self._cause is None:
-                self._cause = _REQUEST
-        token.cancel(reason)
+        self.token  # noqa: B018 (raises if not entered)
+        self._cancel_for(_REQUEST, reason)
 
     def _cancel_for(self, cause: str, reason: object) -> None:
+        """Cancel the token; return once no unstarted task can start any more.
+
+        If another thread is cancelling at the same moment, its callback may still be
+        cancelling the unstarted tasks: this thread does it too, so that on return (and
+        before a failed task's future is resolved) the cancellation is complete.
+        """
         token = self._token_
         assert token is not None
         with self._lock:
             if self._cause is None:
                 self._cause = cause
-        token.cancel(reason)
+        if not token.cancel(reason):
+            self._on_cancel(token)
 
     def _on_cancel(self, token: CancelToken) -> None:
         """The token's callback: cancel every task that has not started."""
-        outside = _TIMEOUT if token.reason is DeadlineExceeded else _OUTSIDE
+        own = self._own_deadline and token.reason is DeadlineExceeded
+        outside = _TIMEOUT if own else _OUTSIDE
         with self._lock:
             self._cancelled = True
             if self._cause is None:
@@ -607,9 +618,8 @@ class TaskGroup:
         group = None
         if errors:
             group = BaseExceptionGroup(self._describe(failures, exc, body_cancelled), errors)
-        if token.cancelled and token.reason is DeadlineExceeded:
-            limit = "its deadline" if self._timeout is None else f"{self._timeout} s"
-            timeout = TaskGroupTimeout(f"{self._name} was cancelled after {limit}")
+        if cause is _TIMEOUT:
+            timeout = TaskGroupTimeout(f"{self._name} was cancelled after {self._timeout} s")
             raise timeout from group
         if group is not None:
             raise group from None
@@ -666,7 +676,13 @@ class TaskGroup:
 def _is_cancellation(exc: BaseException, token: CancelToken) -> bool:
     """Whether ``exc`` is the group's own cancellation arriving, not a failure."""
     if isinstance(exc, Cancelled):
-        return token.cancelled and exc.reason is token.reason
+        if not token.cancelled:
+            return False
+        # The group's reason, or a deadline the group's token has passed too (a nested
+        # group may notice an enclosing deadline before the enclosing token does).
+        return exc.reason is token.reason or (
+            exc.reason is DeadlineExceeded and token.remaining() == 0.0
+        )
     return isinstance(exc, CancelledError) and token.cancelled
 
 
