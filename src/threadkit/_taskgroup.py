@@ -88,7 +88,16 @@ _group_ids = itertools.count(1)
 _entered = threading.local()
 
 # A task entry held for a free place (limit): (future, fn, args, kwargs, context).
-_Held = tuple[TaskFuture[Any], Any, tuple[Any, ...], dict[str, Any], contextvars.Context]
+_Held = tuple[TaskFuture[Any], Any, tuple[Any, ...], dict[str, Any], contextvars.Context | None]
+
+
+class _Tally:
+    """One thread's counts for one group: written by that thread alone, read by all."""
+
+    __slots__ = ("cancelled", "failed", "submitted")
+
+    def __init__(self) -> None:
+        self.submitted = self.failed = self.cancelled = 0
 
 
 @attrs.frozen
@@ -227,21 +236,22 @@ class TaskGroup:
         self._token_: CancelToken | None = None
         self._unlink: list[Callable[[], None]] = []
         self._own_deadline = False
+        self._bind_in_task = False
 
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._state = _NEW
         self._cancelled = False  # set by the token's callback (see the module docstring)
         self._cause: str | None = None  # what cancelled the group first
-        self._live: set[TaskFuture[Any]] = set()  # every task future not yet ended
-        self._held: deque[_Held] = deque()
-        self._in_pool = 0  # tasks handed to the pool and not ended (limit counts these)
-        self._failures: list[BaseException] = []
+        # Every task future not yet ended (a dict for its atomic pop: see the module doc).
+        self._live: dict[TaskFuture[Any], bool] = {}
+        self._held: deque[_Held] = deque()  # under lock
+        self._in_pool = 0  # under lock; with limit: tasks handed to the pool, not ended
+        self._failures: list[BaseException] = []  # under lock
         self._waiter = False  # __exit__ waits: notify when live empties
-        self._submitted = 0
-        self._completed = 0
-        self._failed = 0
-        self._cancelled_tasks = 0
+        # One tally per thread that submits or ends tasks, written by that thread only.
+        self._local = threading.local()
+        self._tallies: list[_Tally] = []  # under lock
 
     # -- entering ----------------------------------------------------------------------
 
@@ -264,6 +274,11 @@ class TaskGroup:
         if pool is None:
             pool = self._own_pool = WorkerPool(self._limit, thread_name_prefix=self._name)
         self._executor = pool
+        # A WorkerPool runs each task in its own copy of the submitter's context: the
+        # task can set its token there. Held tasks are handed over later, from another
+        # thread, and other executors run tasks in their threads' own contexts: those
+        # get a copy made at submit.
+        self._bind_in_task = isinstance(pool, WorkerPool) and self._limit is None
         links: list[CancelToken] = []
         if isinstance(pool, WorkerPool) and pool.cancel_token is not parent:
             links.append(pool.cancel_token)
@@ -324,50 +339,91 @@ class TaskGroup:
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, got {fn!r}")
         fut: TaskFuture[T] = TaskFuture()
-        ctx = contextvars.copy_context()
-        ctx.run(bind_token, self._token_)
-        with self._lock:
-            state = self._state
-            if state is not _OPEN and state is not _EXITING:
+        state = self._state
+        if state is not _OPEN and state is not _EXITING:
+            with self._lock:
                 raise self._closed_error()
-            self._submitted += 1
+        ctx: contextvars.Context | None = None
+        if not self._bind_in_task:
+            ctx = contextvars.copy_context()
+            ctx.run(bind_token, self._token_)
+            if self._limit is not None:
+                return self._submit_limited(fut, (fut, fn, args, kwargs, ctx))
+        tally = self._tally()
+        tally.submitted += 1
+        if not self._cancelled:
+            live = self._live
+            live[fut] = True
+            # Published, then the flags read again: the cancel callback and __exit__
+            # write their flag, then read ``live``, so one of the two sees the other.
+            if not (self._cancelled or self._state is _CLOSED):
+                executor = self._executor
+                assert executor is not None
+                try:
+                    executor.submit(self._run, fut, fn, args, kwargs, ctx)
+                except BaseException as exc:
+                    self._refused(fut, exc, tally)
+                    raise
+                return fut
+            if not live.pop(fut, False):
+                return fut  # the cancel callback took it: cancelled and counted
+            if self._state is _CLOSED:
+                tally.submitted -= 1
+                raise self._closed_error()
+        fut.cancel()
+        tally.cancelled += 1
+        return fut
+
+    def _refused(self, fut: TaskFuture[Any], exc: BaseException, tally: _Tally) -> None:
+        """Undo a submit whose hand-over to the pool raised ``exc``."""
+        refused = isinstance(exc, Exception)  # the pool took nothing (its submit is atomic)
+        # An interrupt may have come after the pool took it: then it stays counted unless
+        # it can still be cancelled.
+        if (refused or fut.cancel()) and self._live.pop(fut, False):
+            if refused:
+                tally.submitted -= 1
+            else:
+                tally.cancelled += 1
+            self._place_freed()
+
+    def _submit_limited(self, fut: TaskFuture[Any], entry: _Held) -> TaskFuture[Any]:
+        """``submit`` with ``limit``: hand the task over, or hold it, under the lock."""
+        tally = self._tally()
+        with self._lock:
+            if self._state is not _OPEN and self._state is not _EXITING:
+                raise self._closed_error()
+            tally.submitted += 1
             if self._cancelled:
-                self._cancelled_tasks += 1
                 cancel_now = True
             else:
                 cancel_now = False
-                self._live.add(fut)
+                self._live[fut] = True
                 limit = self._limit
-                if limit is not None and self._in_pool >= limit:
-                    self._held.append((fut, fn, args, kwargs, ctx))
+                assert limit is not None
+                if self._in_pool >= limit:
+                    self._held.append(entry)
                     return fut
                 self._in_pool += 1
         if cancel_now:
             fut.cancel()
+            tally.cancelled += 1
             return fut
         executor = self._executor
         assert executor is not None
         try:
-            executor.submit(self._run, fut, fn, args, kwargs, ctx)
+            executor.submit(self._run, *entry)
         except BaseException as exc:
-            refused = isinstance(exc, Exception)  # the pool took nothing (its submit is atomic)
-            # An interrupt may have come after the pool took it: then it stays counted
-            # unless it can still be cancelled.
-            if refused or fut.cancel():
-                with self._lock:
-                    entry = None
-                    if fut in self._live:
-                        self._live.remove(fut)
-                        self._in_pool -= 1
-                        if refused:
-                            self._submitted -= 1
-                        else:
-                            self._cancelled_tasks += 1
-                        entry = self._take_held()  # a place is free: a held task may go
-                        self._notify_if_idle()
-                self._start_held(entry)
+            self._refused(fut, exc, tally)
             raise
         return fut
+
+    def _tally(self) -> _Tally:
+        tally: _Tally | None = getattr(self._local, "tally", None)
+        if tally is None:
+            tally = self._local.tally = _Tally()
+            with self._lock:
+                self._tallies.append(tally)
+        return tally
 
     def _closed_error(self) -> RuntimeError:
         if self._state is _NEW:
@@ -388,22 +444,34 @@ class TaskGroup:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        ctx: contextvars.Context,
+        ctx: contextvars.Context | None,
     ) -> None:
-        """The callable the pool runs for a task: never raises."""
-        if not fut.set_running_or_notify_cancel():
+        """The callable the pool runs for a task: never raises.
+
+        The hot path of every task, so kept flat: no counting on success (``completed``
+        is derived in ``statistics``), and the future's own fast paths, as the pool's
+        workers use them (``set_running_or_notify_cancel`` + ``set_result`` cost about a
+        third of a no-op task).
+        """
+        if not fut._tk_start():
             self._ended(fut, _CANCELLED)  # cancelled by its owner before it started
             return
         try:
-            result = ctx.run(fn, *args, **kwargs)
+            if ctx is None:  # in the pool's own copy of the submitter's context
+                bind_token(self._token_)
+                result = fn(*args, **kwargs)
+            else:
+                result = ctx.run(fn, *args, **kwargs)
         except BaseException as exc:
             self._raised(fut, exc)
             # The traceback holds this frame: let go of the task, or the cycle future ->
             # exception -> frame -> future outlives everyone's interest.
             del fut, fn, args, kwargs, ctx
             return
-        fut.set_result(result)
-        self._ended(fut, _COMPLETED)
+        fut._tk_finish(result)
+        live = self._live
+        if live.pop(fut, False) and (self._limit is not None or (not live and self._waiter)):
+            self._place_freed()
 
     def _raised(self, fut: TaskFuture[Any], exc: BaseException) -> None:
         token = self._token_
@@ -421,25 +489,25 @@ class TaskGroup:
 
     def _ended(self, fut: TaskFuture[Any], outcome: int) -> None:
         """Count a task that ended (or was found cancelled); start a held one."""
-        with self._lock:
-            entry = self._end_locked(fut, outcome)
-        if entry is not None:
-            self._start_held(entry)
+        if not self._live.pop(fut, False):
+            return  # the cancel callback counted it already
+        if outcome == _FAILED:
+            self._tally().failed += 1
+        elif outcome == _CANCELLED:
+            self._tally().cancelled += 1
+        self._place_freed()
 
-    def _end_locked(self, fut: TaskFuture[Any], outcome: int) -> _Held | None:
-        """Count ``fut`` as ended (lock held); return a held task that may go now."""
-        if fut not in self._live:
-            return None  # the cancel callback counted it already
-        self._live.remove(fut)
-        self._in_pool -= 1
-        if outcome == _COMPLETED:
-            self._completed += 1
-        elif outcome == _FAILED:
-            self._failed += 1
-        else:
-            self._cancelled_tasks += 1
-        self._notify_if_idle()
-        return self._take_held()
+    def _place_freed(self) -> None:
+        """A task left ``live``: start a held one (with limit); wake a waiting exit."""
+        if self._limit is not None:
+            with self._lock:
+                self._in_pool -= 1
+                entry = self._take_held()
+            if entry is not None:
+                self._start_held(entry)
+        if not self._live and self._waiter:
+            with self._cond:
+                self._cond.notify_all()
 
     def _take_held(self) -> _Held | None:
         """The next held task, now counted in the pool (lock held); ``None`` if none may go."""
@@ -466,12 +534,13 @@ class TaskGroup:
                     else:
                         self._ended(fut, _CANCELLED)
                 return
-            with self._lock:  # its owner cancelled it while it was held
-                entry = self._end_locked(fut, _CANCELLED)
-
-    def _notify_if_idle(self) -> None:
-        if not self._live and self._waiter:
-            self._cond.notify_all()
+            # Its owner cancelled it while it was held: count it, take the next one.
+            entry = None
+            if self._live.pop(fut, False):
+                self._tally().cancelled += 1
+                with self._lock:
+                    self._in_pool -= 1
+                    entry = self._take_held()
 
     # -- cancelling --------------------------------------------------------------------
 
@@ -516,16 +585,18 @@ class TaskGroup:
             if self._cause is None:
                 self._cause = outside
             self._held.clear()
-            pending = list(self._live)
-        stopped = [fut for fut in pending if fut.cancel()]  # runs done-callbacks: no lock
+        pending = self._live.copy()  # after the flag: see submit
+        tally = self._tally()
+        live = self._live
+        for fut in pending:
+            if fut.cancel() and live.pop(fut, False):  # cancel() runs done-callbacks
+                tally.cancelled += 1
         with self._lock:
-            for fut in stopped:
-                if fut in self._live:
-                    self._live.remove(fut)
-                    self._cancelled_tasks += 1
             # The held ones were never in the pool: what is left in ``live`` is.
-            self._in_pool = len(self._live)
-            self._notify_if_idle()
+            self._in_pool = len(live)
+        if not live and self._waiter:
+            with self._cond:
+                self._cond.notify_all()
 
     # -- leaving -----------------------------------------------------------------------
 
@@ -646,21 +717,27 @@ class TaskGroup:
         token = self._token_
         cancelled = token is not None and token.cancelled  # outside the lock (see above)
         with self._lock:
-            running = sum(1 for fut in self._live if fut.running())
+            live = self._live.copy()
             held = len(self._held)
-            return TaskGroupStatistics(
-                name=self._name,
-                state=self._state,
-                group_cancelled=cancelled or self._cancelled,
-                limit=self._limit,
-                submitted=self._submitted,
-                held=held,
-                waiting=len(self._live) - held - running,
-                running=running,
-                completed=self._completed,
-                failed=self._failed,
-                cancelled=self._cancelled_tasks,
-            )
+            tallies = list(self._tallies)
+            state = self._state
+        running = sum(1 for fut in live if fut.running())
+        submitted = sum(t.submitted for t in tallies)
+        failed = sum(t.failed for t in tallies)
+        cancelled_tasks = sum(t.cancelled for t in tallies)
+        return TaskGroupStatistics(
+            name=self._name,
+            state=state,
+            group_cancelled=cancelled or self._cancelled,
+            limit=self._limit,
+            submitted=submitted,
+            held=held,
+            waiting=max(0, len(live) - held - running),
+            running=running,
+            completed=max(0, submitted - failed - cancelled_tasks - len(live)),
+            failed=failed,
+            cancelled=cancelled_tasks,
+        )
 
     def __repr__(self) -> str:
         stats = self.statistics()
