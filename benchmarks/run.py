@@ -353,13 +353,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _side_benchmarks() -> list[Callable[[list[str]], object]]:
-    """The limiter and shutdown benchmarks that live beside this file."""
+    """The limiter, shutdown and task-group benchmarks that live beside this file."""
     import importlib
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent))
     found: list[Callable[[list[str]], object]] = []
-    for name in ("bench_sync", "bench_shutdown"):
+    for name in ("bench_sync", "bench_shutdown", "bench_taskgroup"):
         try:
             module = importlib.import_module(name)
         except ImportError:

@@ -63,6 +63,12 @@ DeadlineExceeded: Final = _DeadlineExceededType.DEADLINE_EXCEEDED
 #: The token of the pool task running in this context; the pool sets it per task.
 _current_token: ContextVar[CancelToken | None] = ContextVar("threadkit.current_token", default=None)
 
+#: For the package's own use: ``bind_token(token)`` makes ``token`` what
+#: :func:`current_token` returns in the running context. Call it in a context copy a task
+#: runs in (``ctx.run(bind_token, token)``, or from inside the task's own copy), so the
+#: setting stays there. The variable's bound ``set``: no Python frame per task.
+bind_token: Final = _current_token.set
+
 
 # A pool's worker threads record their pool's token here once, so that finding it costs
 # the pool nothing per task; the context variable, when set, takes precedence.
@@ -83,16 +89,6 @@ def current_token() -> CancelToken | None:
     if token is None:
         token = getattr(_thread_token, "token", None)
     return token
-
-
-def bind_token(token: CancelToken | None) -> None:
-    """Make ``token`` what :func:`current_token` returns in the running context.
-
-    For the package's own use: call it through ``ctx.run(bind_token, token)`` on a copied
-    context that a task will run in (as a pool does for a task run inline), so the
-    setting stays in that copy.
-    """
-    _current_token.set(token)
 
 
 @final

@@ -349,7 +349,7 @@ class TaskGroup:
             ctx.run(bind_token, self._token_)
             if self._limit is not None:
                 return self._submit_limited(fut, (fut, fn, args, kwargs, ctx))
-        tally = self._tally()
+        tally = getattr(self._local, "tally", None) or self._tally()
         tally.submitted += 1
         if not self._cancelled:
             live = self._live
