@@ -299,6 +299,21 @@ def test_a_timeout_already_passed_runs_nothing() -> None:
     assert not ran.is_set()
 
 
+def test_cancel_before_entering_cancels_on_entry_and_after_closing_does_nothing() -> None:
+    """cancel() on an unentered group takes effect at entry; after the exit it is a no-op."""
+    ran = threading.Event()
+    tg = TaskGroup()
+    tg.cancel("before")
+    with tg:
+        assert tg.token.reason == "before"
+        fut = tg.submit(ran.set)
+    assert fut.cancelled()
+    assert not ran.is_set()
+    tg.cancel("after")
+    assert tg.token.reason == "before"
+    assert tg.statistics().state == "closed"
+
+
 def test_timeout_cancels_running_tasks_and_raises(clock: FakeClock) -> None:
     """Once the timeout passes, running tasks see DeadlineExceeded; leaving raises."""
     with expect(TaskGroupTimeout), TaskGroup(timeout=10) as tg:

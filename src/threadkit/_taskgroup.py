@@ -237,6 +237,7 @@ class TaskGroup:
         self._unlink: list[Callable[[], None]] = []
         self._own_deadline = False
         self._bind_in_task = False
+        self._early_cancel: tuple[object] | None = None  # cancel() before __enter__
 
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -288,6 +289,9 @@ class TaskGroup:
             self._unlink.append(other.add_callback(_canceller(token)))
         stack.append(self)
         _entered.stack = stack
+        early = self._early_cancel
+        if early is not None:
+            self._cancel_for(_REQUEST, early[0])
         return self
 
     @property
@@ -552,13 +556,17 @@ class TaskGroup:
         no task of the group starts any more. Safe from any thread, any number of times;
         calls after the first change nothing.
 
+        Called before the block is entered, it cancels the group as it is entered (so
+        one piece of code can hand an unentered group to another to be able to stop
+        whatever runs in it); called after the group closed, it does nothing.
+
         Args:
             reason: The token's reason, which ``Cancelled`` raised in the tasks carries.
-
-        Raises:
-            RuntimeError: The group has not been entered.
         """
-        self.token  # noqa: B018 (raises if not entered)
+        with self._lock:
+            if self._state is _NEW:
+                self._early_cancel = (reason,)  # applied by __enter__
+                return
         self._cancel_for(_REQUEST, reason)
 
     def _cancel_for(self, cause: str, reason: object) -> None:
