@@ -144,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name == TARGETED:
             met = ratio <= OVERHEAD_TARGET
             ok = ok and met
-            target = f"<= {OVERHEAD_TARGET}x ({'ok' if met else 'MISSED'})"
+            verdict = "quick run: not judged" if opts.quick else ("ok" if met else "MISSED")
+            target = f"<= {OVERHEAD_TARGET}x ({verdict})"
         else:
             target = ""
         print(f"| {name} | {value * 1e6:.2f} | {ratio:.2f}x | {target} |")
@@ -157,16 +158,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     median = statistics.median(times)
     met = median * 1000 < FAILURE_TARGET_MS
     ok = ok and met
+    verdict = "quick run: not judged" if opts.quick else ("ok" if met else "MISSED")
     print(f"## From the first failure to the exit raising, {RUNNING} running tasks\n")
     print(f"{RUNNING} tasks blocked in current_token().wait(60); {rounds} rounds\n")
     print("| median | worst | target |")
     print("|---:|---:|---:|")
     print(
         f"| {median * 1000:.2f} ms | {max(times) * 1000:.2f} ms "
-        f"| < {FAILURE_TARGET_MS:.0f} ms ({'ok' if met else 'MISSED'}) |"
+        f"| < {FAILURE_TARGET_MS:.0f} ms ({verdict}) |"
     )
     print()
-    return 0 if ok else 1
+    # A quick run is a smoke test: too few tasks and rounds for the figures to mean much.
+    return 0 if ok or opts.quick else 1
 
 
 if __name__ == "__main__":

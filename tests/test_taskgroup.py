@@ -148,6 +148,20 @@ def test_a_cancelled_pool_token_makes_the_exit_raise_cancelled() -> None:
 # -- the first failure ---------------------------------------------------------------------
 
 
+def test_a_graceful_shutdown_request_cancels_a_group_in_its_block() -> None:
+    """A group on its own pool inside a GracefulShutdown is cancelled by request()."""
+    with (
+        threadkit.GracefulShutdown(signals=()) as shutdown,
+        expect(Cancelled) as info,
+        TaskGroup() as tg,
+    ):
+        fut = tg.submit(wait_for_cancel)
+        wait_until(lambda: tg.statistics().running == 1)
+        shutdown.request("stop")
+    assert info.value.reason == "stop"
+    assert isinstance(fut.exception(0), Cancelled)
+
+
 def test_first_failure_cancels_unstarted_tasks_which_never_run() -> None:
     """Tasks queued behind a failing one are cancelled and never run; the group holds it."""
     rec = Recorder()

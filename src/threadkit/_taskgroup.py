@@ -1,32 +1,41 @@
 """TaskGroup: tasks that succeed or fail together (structured concurrency for threads).
 
 A group hands its tasks to a pool (its own, a ``WorkerPool``, or any thread executor)
-and keeps, under one lock, the set of its tasks that have not ended. Its token is what
+and keeps ``live``, the futures of its tasks that have not ended. Its token is what
 ``current_token()`` returns inside its tasks; cancelling the group cancels the token,
 and a callback on the token cancels every task that has not started.
 
+The hot path takes no lock that the submitter and the workers share (such a lock, taken
+by every task's end, made a convoy costing more than the rest of the group's work).
+``live`` is a dict: adding a future and ``pop(fut, False)`` are each one atomic
+operation, and *whoever pops a future counts it* (its wrapper when it ends, the cancel
+callback when it cancels it unstarted, ``submit`` when it takes it back), so every task
+is counted exactly once. Counts live in per-thread tallies, written by their thread
+only, and ``completed`` is derived; ``statistics()`` is exact whenever the group is
+quiescent. ``lock`` guards the rare state: ``state``, ``cancelled``, ``cause``,
+``failures``, the tallies' list, and, with ``limit``, ``held`` and ``in_pool``.
+
 How each rule is kept:
 
-* **No task starts after the group is cancelled.** The token's callback sets
-  ``cancelled`` and takes the snapshot of unended tasks in one hold of the lock, then
-  cancels their futures. A submit checks ``cancelled`` under the same lock (a later one
-  gets a cancelled future); a task that was in the snapshot finds its future cancelled
-  when a worker reaches it, and returns without running. Held tasks (``limit``) leave
-  the group only under the lock, and only while it is not cancelled.
+* **No task starts after the group is cancelled.** Two flags are each written before a
+  read of the other side's data: ``submit`` adds its future to ``live``, then reads
+  ``cancelled`` (and ``state``); the cancel callback sets ``cancelled``, then copies
+  ``live`` and cancels every future in the copy. So a racing submit is either seen by
+  the callback or sees the flag and cancels its own future. A task whose future was
+  cancelled finds it so when a worker reaches it, and returns without running. Held
+  tasks (``limit``) leave ``held`` only under the lock, and only while not cancelled.
+  ``cancel()`` runs the callback itself if another thread's cancel is still running it,
+  so when ``cancel()`` returns nothing can start any more.
 * **A failure cancels before anyone sees it.** The task's exception is recorded and the
-  token cancelled before its future is resolved, so whoever waits on that future finds
-  the group already cancelled.
-* **Exit waits for every task.** ``live`` holds every future not yet ended; each leaves
-  it exactly once, under the lock: the task's wrapper removes it when it ends, the
-  cancel callback when it cancels it unstarted. ``__exit__`` waits, holding the
-  condition, until ``live`` is empty and closes the group in the same hold, so no submit
-  slips in between.
+  group cancelled (as by ``cancel()``) before its future is resolved, so whoever waits
+  on that future finds the group already cancelled.
+* **Exit waits for every task.** ``__exit__`` sets ``waiter`` and waits, holding the
+  condition, until ``live`` is empty, and closes the group in the same hold. A task
+  whose pop empties ``live`` then takes the lock to notify. A submit racing the close
+  is ordered like the cancel flag: it adds, then reads ``state``, and takes its future
+  back (raising ``RuntimeError``) if the group closed.
 * **The token is never read under the lock.** Reading a token may notice its deadline,
   cancel it and run its callbacks, and the callback takes the lock.
-
-Invariants (under ``lock``): ``submitted == completed + failed + cancelled + len(live)``;
-``held`` is a prefix-ordered subset of ``live``; once ``cancelled`` is set, ``held`` is
-empty and no task is handed to the pool.
 """
 
 from __future__ import annotations
