@@ -22,6 +22,7 @@ from helpers import WAIT, FakeClock, Gate
 from threadkit import Cancelled, TaskGroup, TaskGroupTimeout, WorkerPool, _cancel
 
 E = TypeVar("E", bound=BaseException)
+T = TypeVar("T")
 
 
 class Caught(Generic[E]):
@@ -679,6 +680,28 @@ def test_a_held_task_fails_when_the_shared_pool_stops_taking_work() -> None:
         pool.shutdown()
     assert [type(e) for e in info.value.exceptions] == [threadkit.PoolShutDown]
     assert isinstance(held.exception(0), threadkit.PoolShutDown)
+
+
+class InlineExecutor(cf.Executor):
+    """Runs every task in the submitting thread, inside submit()."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> cf.Future[T]:
+        fut: cf.Future[T] = cf.Future()
+        fut.set_result(fn(*args, **kwargs))
+        return fut
+
+
+def test_a_long_line_of_held_tasks_run_inline_does_not_recurse() -> None:
+    """Held tasks a pool runs inline start one after another, not nested (no RecursionError)."""
+
+    def spawner() -> None:
+        for i in range(3 * sys.getrecursionlimit()):
+            tg.submit(int, str(i))  # held: the spawner itself fills the only place
+
+    with TaskGroup(InlineExecutor(), limit=1) as tg:
+        tg.submit(spawner)
+    stats = tg.statistics()
+    assert stats.completed == stats.submitted == 3 * sys.getrecursionlimit() + 1
 
 
 def test_submit_to_a_shut_down_pool_raises_and_counts_nothing() -> None:

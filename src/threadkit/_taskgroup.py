@@ -531,29 +531,52 @@ class TaskGroup:
                 return self._held.popleft()
         return None
 
-    def _start_held(self, entry: _Held | None) -> None:
-        """Hand a held task to the pool, outside the lock (skipping ones cancelled meanwhile)."""
+    def _start_held(self, entry: _Held) -> None:
+        """Hand a held task to the pool, outside the lock (skipping ones cancelled meanwhile).
+
+        A pool may run the task inline, in this very call (a full ``WorkerPool`` queue
+        seen from its own worker, an executor that runs tasks in the caller): its end
+        then frees a place and hands over the next held task from inside this one. So
+        hand-overs in one thread go through a queue, one after another, never nested:
+        a long line of held tasks must not become a deep recursion.
+        """
+        local = self._local
+        pending: deque[_Held] | None = getattr(local, "handing", None)
+        if pending is not None:
+            pending.append(entry)  # the loop below, further up this thread's stack, runs it
+            return
+        pending = local.handing = deque([entry])
         executor = self._executor
         assert executor is not None
-        while entry is not None:
-            fut = entry[0]
-            if not fut.cancelled():
-                try:
-                    executor.submit(self._run, *entry)
-                except BaseException as exc:
-                    # The pool stopped taking work (someone shut it down): the task fails.
-                    if fut.set_running_or_notify_cancel():
-                        self._raised(fut, exc)
-                    else:
-                        self._ended(fut, _CANCELLED)
-                return
-            # Its owner cancelled it while it was held: count it, take the next one.
-            entry = None
-            if self._live.pop(fut, False):
-                self._tally().cancelled += 1
+        try:
+            while pending:
+                entry = pending.popleft()
+                fut = entry[0]
+                if not fut.cancelled():
+                    try:
+                        executor.submit(self._run, *entry)
+                    except BaseException as exc:
+                        if fut._tk_start():  # never started: the pool refused it, it fails
+                            self._raised(fut, exc)
+                        else:  # it ran (inline) or was cancelled: count it if nobody did
+                            self._ended(fut, _CANCELLED)
+                        if not isinstance(exc, Exception):
+                            raise
+                    continue
+                # Its owner cancelled it while it was held: count it, take the next one.
+                if self._live.pop(fut, False):
+                    self._tally().cancelled += 1
+                    with self._lock:
+                        self._in_pool -= 1
+                        following = self._take_held()
+                    if following is not None:
+                        pending.append(following)
+        finally:
+            local.handing = None
+            if pending:  # an interrupt: hold the rest again, first in line
                 with self._lock:
-                    self._in_pool -= 1
-                    entry = self._take_held()
+                    self._in_pool -= len(pending)
+                    self._held.extendleft(reversed(pending))
 
     # -- cancelling --------------------------------------------------------------------
 
