@@ -206,6 +206,29 @@ def test_the_group_is_cancelled_before_the_failed_future_is_resolved() -> None:
     assert seen == [True]
 
 
+def test_a_ctrl_c_in_a_done_callback_does_not_stop_the_cancelling() -> None:
+    """A KeyboardInterrupt from one future's callback still lets every task be cancelled."""
+    ran = threading.Event()
+    with WorkerPool(1) as pool, expect(KeyboardInterrupt), TaskGroup(pool) as tg:
+        gate = Gate()
+        tg.submit(gate)
+        assert gate.started.wait(WAIT)
+        first = tg.submit(ran.set)
+        second = tg.submit(ran.set)
+
+        def interrupt(_: cf.Future[Any]) -> None:
+            raise KeyboardInterrupt
+
+        first.add_done_callback(interrupt)
+        try:
+            tg.cancel()
+        finally:
+            gate.open()
+    assert first.cancelled()
+    assert second.cancelled()
+    assert not ran.is_set()
+
+
 def test_submit_after_cancellation_returns_a_cancelled_future_that_never_runs() -> None:
     """While the block is still open, a cancelled group hands out cancelled futures."""
     ran = threading.Event()

@@ -628,8 +628,14 @@ class TaskGroup:
         pending = self._live.copy()  # after the flag: see submit
         tally = self._tally()
         live = self._live
+        interrupt: BaseException | None = None
         for fut in pending:
-            if fut.cancel() and live.pop(fut, False):  # cancel() runs done-callbacks
+            try:
+                stopped = fut.cancel()  # runs done-callbacks, which may raise a Ctrl-C
+            except BaseException as exc:  # every other task must still be cancelled
+                interrupt = interrupt or exc
+                stopped = fut.cancelled()
+            if stopped and live.pop(fut, False):
                 tally.cancelled += 1
         with self._lock:
             # The held ones were never in the pool: what is left in ``live`` is.
@@ -637,6 +643,8 @@ class TaskGroup:
         if not live and self._waiter:
             with self._cond:
                 self._cond.notify_all()
+        if interrupt is not None:
+            raise interrupt
 
     # -- leaving -----------------------------------------------------------------------
 
