@@ -111,10 +111,11 @@ class _Tally:
 
 @attrs.frozen
 class TaskGroupStatistics:
-    """A snapshot of a :class:`TaskGroup`, taken under its lock.
+    """A snapshot of a :class:`TaskGroup`'s counters.
 
-    At every instant ``submitted == completed + failed + cancelled + held + waiting +
-    running``.
+    ``submitted == completed + failed + cancelled + held + waiting + running`` holds
+    whenever the group is quiescent (no task starting or ending at that moment): the
+    counts are kept without a lock shared by the tasks, as a pool's are.
 
     Attributes:
         name: The group's name.
@@ -761,7 +762,7 @@ class TaskGroup:
     # -- looking at it -----------------------------------------------------------------
 
     def statistics(self) -> TaskGroupStatistics:
-        """Return a consistent snapshot of the group's counters."""
+        """Return a snapshot of the group's counters (exact whenever it is quiescent)."""
         token = self._token_
         cancelled = token is not None and token.cancelled  # outside the lock (see above)
         with self._lock:
