@@ -547,6 +547,7 @@ def test_interrupts_from_a_task_are_raised_alone_after_all_tasks_ended(
 
     with expect(kind) as info, TaskGroup() as tg:
         other = tg.submit(wait_for_cancel)
+        wait_until(lambda: tg.statistics().running == 1)
         tg.submit(task)
         tg.submit(failing)
     assert info.value is raised  # the ValueError is dropped, as asyncio.TaskGroup does

@@ -52,7 +52,7 @@ import attrs
 
 from ._cancel import CancelToken, DeadlineExceeded, bind_token, current_token
 from ._errors import Cancelled, TaskGroupTimeout
-from ._futures import TaskFuture
+from ._futures import TaskFuture, describe_callable
 from ._pool import WorkerPool
 from ._validate import check_int, check_timeout
 from ._waiting import wait_condition_interruptibly
@@ -374,7 +374,7 @@ class TaskGroup:
                 executor = self._executor
                 assert executor is not None
                 try:
-                    executor.submit(self._run, fut, fn, args, kwargs, ctx)
+                    executor.submit(_GroupTask((self, fut, fn, args, kwargs, ctx)))
                 except BaseException as exc:
                     self._refused(fut, exc, tally)
                     raise
@@ -425,7 +425,7 @@ class TaskGroup:
         executor = self._executor
         assert executor is not None
         try:
-            executor.submit(self._run, *entry)
+            executor.submit(_GroupTask((self, *entry)))
         except BaseException as exc:
             self._refused(fut, exc, tally)
             raise
@@ -451,41 +451,6 @@ class TaskGroup:
         )
 
     # -- a task's life (runs in a pool thread) -----------------------------------------
-
-    def _run(
-        self,
-        fut: TaskFuture[Any],
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        ctx: contextvars.Context | None,
-    ) -> None:
-        """The callable the pool runs for a task: never raises.
-
-        The hot path of every task, so kept flat: no counting on success (``completed``
-        is derived in ``statistics``), and the future's own fast paths, as the pool's
-        workers use them (``set_running_or_notify_cancel`` + ``set_result`` cost about a
-        third of a no-op task).
-        """
-        if not fut._tk_start():
-            self._ended(fut, _CANCELLED)  # cancelled by its owner before it started
-            return
-        try:
-            if ctx is None:  # in the pool's own copy of the submitter's context
-                bind_token(self._token_)
-                result = fn(*args, **kwargs)
-            else:
-                result = ctx.run(fn, *args, **kwargs)
-        except BaseException as exc:
-            self._raised(fut, exc)
-            # The traceback holds this frame: let go of the task, or the cycle future ->
-            # exception -> frame -> future outlives everyone's interest.
-            del fut, fn, args, kwargs, ctx
-            return
-        fut._tk_finish(result)
-        live = self._live
-        if live.pop(fut, False) and (self._limit is not None or (not live and self._waiter)):
-            self._place_freed()
 
     def _raised(self, fut: TaskFuture[Any], exc: BaseException) -> None:
         token = self._token_
@@ -555,7 +520,7 @@ class TaskGroup:
                 fut = entry[0]
                 if not fut.cancelled():
                     try:
-                        executor.submit(self._run, *entry)
+                        executor.submit(_GroupTask((self, *entry)))
                     except BaseException as exc:
                         if fut._tk_start():  # never started: the pool refused it, it fails
                             self._raised(fut, exc)
@@ -797,6 +762,54 @@ class TaskGroup:
             f" waiting={stats.waiting} held={stats.held} completed={stats.completed}"
             f" failed={stats.failed} cancelled={stats.cancelled}>"
         )
+
+
+class _GroupTask(tuple[Any, ...]):
+    """One task as its pool sees it: ``(group, future, fn, args, kwargs, context)``.
+
+    Calling it runs the task for the group. A tuple, so making one costs a single
+    allocation; its ``__wrapped__`` is the task's own callable, so the pool's reports
+    (watchdog, worker snapshots, hook events) name ``fn``, not the group's machinery.
+    """
+
+    __slots__ = ()
+
+    @property
+    def __wrapped__(self) -> Callable[..., Any]:
+        fn: Callable[..., Any] = self[2]
+        return fn
+
+    def __repr__(self) -> str:
+        return f"<task {describe_callable(self[2])} of {self[0].name}>"
+
+    def __call__(self) -> None:
+        """Run the task; never raises.
+
+        The hot path of every task, so kept flat: no counting on success (``completed``
+        is derived in ``statistics``), and the future's own fast paths, as the pool's
+        workers use them (``set_running_or_notify_cancel`` + ``set_result`` cost about a
+        third of a no-op task).
+        """
+        group, fut, fn, args, kwargs, ctx = self
+        if not fut._tk_start():
+            group._ended(fut, _CANCELLED)  # cancelled by its owner before it started
+            return
+        try:
+            if ctx is None:  # in the pool's own copy of the submitter's context
+                bind_token(group._token_)
+                result = fn(*args, **kwargs)
+            else:
+                result = ctx.run(fn, *args, **kwargs)
+        except BaseException as exc:
+            group._raised(fut, exc)
+            # The traceback holds this frame: let go of the task, or the cycle future ->
+            # exception -> frame -> future outlives everyone's interest.
+            del self, fut, fn, args, kwargs, ctx
+            return
+        fut._tk_finish(result)
+        live = group._live
+        if live.pop(fut, False) and (group._limit is not None or (not live and group._waiter)):
+            group._place_freed()
 
 
 def _is_cancellation(exc: BaseException, token: CancelToken) -> bool:
