@@ -709,6 +709,23 @@ def test_a_held_task_fails_when_the_shared_pool_stops_taking_work() -> None:
     assert isinstance(held.exception(0), threadkit.PoolShutDown)
 
 
+def test_the_pool_reports_a_group_task_by_its_own_callable() -> None:
+    """A pool's worker snapshots name the task's function, not the group's machinery."""
+    started, release = threading.Event(), threading.Event()
+
+    def hold_the_worker() -> None:
+        started.set()
+        assert release.wait(WAIT)
+
+    with WorkerPool(1) as pool, TaskGroup(pool) as tg:
+        tg.submit(hold_the_worker)
+        assert started.wait(WAIT)
+        (snapshot,) = pool.worker_snapshots()
+        release.set()
+    assert snapshot.task is not None
+    assert snapshot.task.endswith("hold_the_worker"), snapshot.task
+
+
 class InlineExecutor(cf.Executor):
     """Runs every task in the submitting thread, inside submit()."""
 
