@@ -442,7 +442,7 @@ def _side_benchmarks() -> list[tuple[str, Callable[[list[str]], object]]]:
 
     sys.path.insert(0, str(Path(__file__).parent))
     found: list[tuple[str, Callable[[list[str]], object]]] = []
-    for name in ("bench_sync", "bench_shutdown", "bench_aio"):
+    for name in ("bench_sync", "bench_shutdown", "bench_aio", "bench_taskgroup"):
         try:
             module = importlib.import_module(name)
         except ImportError:

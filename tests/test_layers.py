@@ -48,6 +48,7 @@ FLOORS: dict[str, int] = {
     "_core": 6,
     "_pool": 7,
     "_shutdown": 8,
+    "_taskgroup": 8,
     # 9: the public face
     "__init__": 9,
     # 10: the demo wing, which sees only the public face

@@ -42,6 +42,8 @@ def test_errors_keep_stdlib_compatibility() -> None:
     assert issubclass(threadkit.BrokenPool, BrokenExecutor)
     assert issubclass(threadkit.SubmitTimeout, TimeoutError)
     assert issubclass(threadkit.SubmitTimeout, threadkit.QueueFull)
+    assert issubclass(threadkit.TaskGroupTimeout, TimeoutError)
+    assert issubclass(threadkit.TaskGroupTimeout, threadkit.ThreadkitError)
 
 
 def test_reports_and_statistics_are_the_exported_frozen_types() -> None:
@@ -61,6 +63,7 @@ def test_reports_and_statistics_are_the_exported_frozen_types() -> None:
         (threadkit.KeyedLimiter(2).statistics(), threadkit.KeyedLimiterStatistics),
         (threadkit.RateLimiter(10).statistics(), threadkit.RateLimiterStatistics),
         (threadkit.KeyedRateLimiter(10).statistics(), threadkit.KeyedRateLimiterStatistics),
+        (threadkit.TaskGroup().statistics(), threadkit.TaskGroupStatistics),
     ]
     values += [(snap, threadkit.WorkerSnapshot) for snap in snapshots]
     values += [(snap, threadkit.ThreadSnapshot) for snap in threadkit.thread_snapshots()]

@@ -15,6 +15,7 @@ from ._errors import PoolShutDown as PoolShutDown
 from ._errors import QueueFull as QueueFull
 from ._errors import ShutdownRequested as ShutdownRequested
 from ._errors import SubmitTimeout as SubmitTimeout
+from ._errors import TaskGroupTimeout as TaskGroupTimeout
 from ._errors import ThreadkitError as ThreadkitError
 from ._hooks import PoolHooks as PoolHooks
 from ._limited import Limited as Limited
@@ -40,6 +41,8 @@ from ._sync import KeyedLimiter as KeyedLimiter
 from ._sync import KeyedLimiterStatistics as KeyedLimiterStatistics
 from ._sync import Semaphore as Semaphore
 from ._sync import SemaphoreStatistics as SemaphoreStatistics
+from ._taskgroup import TaskGroup as TaskGroup
+from ._taskgroup import TaskGroupStatistics as TaskGroupStatistics
 from ._threads import ThreadSnapshot as ThreadSnapshot
 from ._threads import dump_threads as dump_threads
 from ._threads import set_os_thread_name as set_os_thread_name
@@ -80,6 +83,9 @@ __all__ = [
     "ShutdownSummary",
     "SubmitTimeout",
     "TaskEvent",
+    "TaskGroup",
+    "TaskGroupStatistics",
+    "TaskGroupTimeout",
     "ThreadSnapshot",
     "ThreadkitError",
     "Worker",

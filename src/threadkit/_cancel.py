@@ -33,6 +33,7 @@ from ._waiting import wait_slice
 __all__ = [
     "CancelToken",
     "DeadlineExceeded",
+    "bind_token",
     "check_wait",
     "current_token",
     "set_current_token",
@@ -92,6 +93,13 @@ def current_token() -> CancelToken | None:
     if token is None:
         token = getattr(this_thread, "token", None)
     return token
+
+
+#: For the package's own use: ``bind_token(token)`` makes ``token`` what
+#: ``current_token()`` returns in the running context. Call it in a context copy a task
+#: runs in (``ctx.run(bind_token, token)``, or from inside the task's own copy), so the
+#: setting stays there. The variable's bound ``set``: no Python frame per task.
+bind_token: Final = task_token.set
 
 
 def set_current_token(token: CancelToken | None) -> None:

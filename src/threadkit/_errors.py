@@ -8,6 +8,7 @@ ThreadkitError(Exception)
 ├── PoolShutDown(ThreadkitError, RuntimeError)
 ├── QueueFull(ThreadkitError)
 │   └── SubmitTimeout(QueueFull, TimeoutError)
+├── TaskGroupTimeout(ThreadkitError, TimeoutError)
 └── BrokenPool(ThreadkitError, concurrent.futures.thread.BrokenThreadPool)
 
 SystemExit (builtin)
@@ -36,6 +37,7 @@ __all__ = [
     "QueueFull",
     "ShutdownRequested",
     "SubmitTimeout",
+    "TaskGroupTimeout",
     "ThreadkitError",
 ]
 
@@ -73,6 +75,14 @@ class QueueFull(ThreadkitError):
 
 class SubmitTimeout(QueueFull, TimeoutError):
     """Raised when a submitter waited ``submit_timeout`` seconds for room in a full queue."""
+
+
+class TaskGroupTimeout(ThreadkitError, TimeoutError):
+    """Raised when a ``TaskGroup`` is left after its ``timeout`` (or an enclosing deadline) passed.
+
+    The group was cancelled when the deadline passed and every task has ended. If tasks
+    failed (or the ``with`` block raised), their exception group is the ``__cause__``.
+    """
 
 
 class BrokenPool(ThreadkitError, BrokenThreadPool):

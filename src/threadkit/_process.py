@@ -4,13 +4,14 @@ Everything mutable that outlives one pool or one shutdown block lives here, so a
 finds every global in one place and the fork and exit hooks see all of it:
 
 * ``this_thread``: the calling thread's own threadkit records (a ``threading.local``):
-  ``engine`` and ``record`` in a pool's worker thread, ``token`` its pool's token.
+  ``core`` and ``record`` in a pool's worker thread, ``token`` its pool's token,
+  ``task_groups`` the stack of ``TaskGroup`` blocks the thread is inside.
 * The live pool engines, weakly held, which interpreter exit waits for and a forked
   child fails (``register_engine``). The hooks are installed with the first engine.
 * ``exiting``: set once interpreter exit began; pools then refuse work as the stdlib's do.
 * The stack of running ``GracefulShutdown`` blocks (``push_scope`` / ``innermost_scope``),
   with the innermost of which new pools register.
-* The counters behind unique thread names and pool numbers.
+* The counters behind unique thread names, pool and task group numbers.
 * ``hard_exit``: the one way threadkit ends the process without unwinding.
 
 This module stands on ``_waiting`` alone (interpreter exit waits for workers in slices
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Engine",
     "Scope",
+    "group_numbers",
     "hard_exit",
     "innermost_scope",
     "next_name_number",
@@ -77,6 +79,7 @@ Scope = Callable[[Any], Any]
 
 this_thread = threading.local()
 pool_numbers = itertools.count()
+group_numbers = itertools.count(1)
 exiting = False
 
 _lock = threading.Lock()  # guards every registry below

@@ -25,6 +25,9 @@ def describe_callable(fn: object) -> str:
         if isinstance(name, str):
             module = getattr(fn, "__module__", None)
             return f"{module}.{name}" if isinstance(module, str) else name
+        wrapped = getattr(fn, "__wrapped__", None)  # a nameless wrapper (a group's task)
+        if wrapped is not None and wrapped is not fn:
+            return describe_callable(wrapped)
         return repr(fn)
     except Exception:  # a broken __repr__ must not break reporting
         return f"<{type(fn).__name__} object>"
