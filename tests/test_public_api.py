@@ -78,3 +78,16 @@ def test_reports_and_statistics_are_the_exported_frozen_types() -> None:
     assert isinstance(threadkit.limited(threadkit.Semaphore(1)), threadkit.Limited)
     with threadkit.WorkerPool(1) as other:
         assert isinstance(other.map(abs, []), threadkit.MapIterator)
+
+
+def test_process_on_is_exported_and_imports_no_cluster_library() -> None:
+    """process_on and its iterator are public; importing threadkit loads no Dask."""
+    import subprocess
+    import sys
+
+    assert callable(threadkit.process_on)
+    assert threadkit.NodeIterator.__module__ == "threadkit"
+    assert callable(threadkit.close_node_pools)
+    code = "import sys, threadkit; print(sorted({'dask', 'distributed'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

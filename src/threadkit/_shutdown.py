@@ -81,7 +81,7 @@ if TYPE_CHECKING:
 
     from ._pool import WorkerPool
 
-__all__ = ["GracefulShutdown", "ShutdownSummary", "adopt_pool"]
+__all__ = ["GracefulShutdown", "ShutdownSummary", "active_token", "adopt_pool"]
 
 logger = logging.getLogger("threadkit")
 
@@ -960,6 +960,16 @@ def adopt_pool(pool: WorkerPool[Any, Any]) -> CancelToken | None:
         return None
     shutdown._add_pool(pool)
     return shutdown.token
+
+
+def active_token() -> CancelToken | None:
+    """The token of the innermost running GracefulShutdown block, or ``None``.
+
+    For work that is not a pool made in the block (``process_on`` over other
+    executors) but must stop with it all the same.
+    """
+    with _active_lock:
+        return _active[-1].token if _active else None
 
 
 # -- helpers ------------------------------------------------------------------------------
