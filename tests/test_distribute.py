@@ -462,7 +462,7 @@ def cluster() -> Iterator[Any]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",
         ) as local,
         distributed.Client(local) as client,
     ):
@@ -514,3 +514,19 @@ def test_cluster_close_cancels_batches_not_started(cluster: Any) -> None:
         read = len(reads)
     assert read <= 10 * (4 + 1)
     assert len(reads) == read
+
+
+@pytest.mark.slow
+def test_the_how_to_example_runs_on_a_dask_cluster() -> None:
+    """docs/examples/process_on_nodes.py --dask counts the same words on a cluster."""
+    pytest.importorskip("distributed", reason="distributed (the 'cluster' extra) is not installed")
+    script = Path(TESTS).parent / "docs" / "examples" / "process_on_nodes.py"
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(script), "--dask"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "dask: 279988 words" in done.stdout
