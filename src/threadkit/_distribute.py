@@ -241,7 +241,7 @@ def _job_key(worker: Callable[[], Worker[Any, Any]], nodes: Executor, extra: str
             # Dask sends functions with cloudpickle, which also takes classes defined in
             # __main__ or in a function; the key then holds for this call only.
             try:
-                import cloudpickle  # type: ignore[import-untyped]
+                import cloudpickle
 
                 data = cloudpickle.dumps(worker) + os.urandom(16)
             except Exception:
