@@ -89,3 +89,23 @@ class RaisesUnpicklable(threadkit.Worker[int, int]):
 
     def process(self, item: int) -> int:
         raise Unpicklable
+
+
+class Recorded(threadkit.Worker[int, int]):
+    """Leaves a file for each setup and each teardown in ``folder`` (any process)."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def _mark(self, what: str) -> None:
+        with open(os.path.join(self.folder, f"{what}-{os.getpid()}-{self.name}"), "w"):
+            pass
+
+    def setup(self) -> None:
+        self._mark("setup")
+
+    def process(self, item: int) -> int:
+        return item
+
+    def teardown(self) -> None:
+        self._mark("teardown")

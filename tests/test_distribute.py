@@ -6,6 +6,7 @@ import functools
 import itertools
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import textwrap
@@ -406,6 +407,72 @@ def test_a_killed_node_process_fails_only_its_batches() -> None:
 
 
 @pytest.mark.slow
+def test_node_threads_tear_down_when_the_node_process_exits(tmp_path: Path) -> None:
+    """Every node thread whose setup ran runs its teardown when its process exits."""
+    job = functools.partial(jobs.Recorded, str(tmp_path))
+    with ProcessPoolExecutor(2) as pool:
+        out = list(threadkit.process_on(pool, job, range(400), threads=3, chunksize=20))
+    assert out == list(range(400))
+    names = [path.name for path in tmp_path.iterdir()]
+    setups = sorted(name.removeprefix("setup-") for name in names if name.startswith("setup-"))
+    ends = sorted(name.removeprefix("teardown-") for name in names if name.startswith("teardown-"))
+    assert setups
+    assert ends == setups
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_batches_not_started() -> None:
+    """SIGINT inside ``with process_on(...)``: KeyboardInterrupt, unstarted batches cancelled."""
+    code = textwrap.dedent(
+        """
+        import signal
+        import threading
+        import threadkit
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # not SIG_IGN if inherited
+
+        started, gate = threading.Event(), threading.Event()
+
+        class Stuck(threadkit.Worker[int, int]):
+            def process(self, item):
+                started.set()
+                gate.wait(30)
+                return item
+
+        with threadkit.WorkerPool(1) as nodes:
+            try:
+                with threadkit.process_on(
+                    nodes, Stuck, range(100), threads=1, chunksize=1, buffersize=4
+                ) as results:
+                    started.wait(30)
+                    print("READY", flush=True)
+                    for _ in results:
+                        pass
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+            gate.set()
+        print(nodes.statistics().cancelled, nodes.statistics().completed, flush=True)
+        threadkit.close_node_pools()
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([TESTS, *sys.path])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "READY"
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=WAIT)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(WAIT)
+    assert out.split() == ["interrupted", "3", "1"]
+    assert child.returncode == 0
+
+
+@pytest.mark.slow
 def test_driver_memory_stays_flat_over_a_million_items() -> None:
     """The driver's peak RSS grows by a few MB at most from 100,000 to 1,000,000 items."""
     code = textwrap.dedent(
@@ -500,6 +567,18 @@ def test_cluster_reschedules_the_batches_of_a_killed_worker(cluster: Any, tmp_pa
     assert (tmp_path / "killed").exists()  # a node did die
     assert out == list(range(400))
     cluster.wait_for_workers(2, timeout=WAIT)
+
+
+@pytest.mark.slow
+def test_cluster_takes_a_job_that_only_cloudpickle_can_send(cluster: Any) -> None:
+    """Dask sends jobs with cloudpickle, so a job class made in a function runs there."""
+
+    class Local(threadkit.Worker[int, int]):
+        def process(self, item: int) -> int:
+            return item + 1
+
+    with cluster.get_executor() as nodes:
+        assert list(threadkit.process_on(nodes, Local, range(50), threads=2)) == list(range(1, 51))
 
 
 @pytest.mark.slow

@@ -26,6 +26,7 @@ stays warm across batches, not once per batch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
@@ -114,12 +115,20 @@ def _node_pool(job: NodeJob, stale: WorkerPool[Any, Any] | None = None) -> Worke
             _node_fork_hook = True
         pool = WorkerPool(
             max_workers=job.threads,
-            thread_name_prefix=f"node-{describe_callable(job.worker)}",
+            thread_name_prefix=f"node-{_job_name(job.worker)}",
             worker=job.worker,
             idle_timeout=job.idle_timeout,
         )
         _node_pools[job.key] = pool
         return pool
+
+
+def _job_name(worker: object) -> str:
+    """A short name for a job's threads: its class's name, also through a partial."""
+    while isinstance(worker, functools.partial):
+        worker = worker.func
+    name = getattr(worker, "__qualname__", None)
+    return name if isinstance(name, str) else type(worker).__qualname__
 
 
 def _put_all(
@@ -386,30 +395,34 @@ class NodeIterator(Generic[Out]):
         return self._next_slow()
 
     def _next_slow(self) -> Out:
+        try:
+            return self._wait_for_ready()
+        except StopIteration:
+            raise
+        except BaseException:
+            # Whatever ends the wait (an item's error, the input's, a timeout, the token,
+            # a Ctrl-C landing on any line of it): no more input, no more batches.
+            self.close()
+            raise
+
+    def _wait_for_ready(self) -> Out:
         ready = self._ready
         while not ready:
             error = self._error
             if error is not None:
-                self.close()
                 _raise_item_error(error)
             if self._closed:
                 raise StopIteration
-            try:
-                if self._token is not None:
-                    self._token.raise_if_cancelled()
-                self._top_up()
-                if not self._flights:
-                    feed_error = self._pop_feed_error()
-                    self.close()
-                    if feed_error is not None:
-                        raise feed_error
-                    raise StopIteration
-                self._wait_one()
-            except StopIteration:
-                raise
-            except BaseException:
+            if self._token is not None:
+                self._token.raise_if_cancelled()
+            self._top_up()
+            if not self._flights:
+                feed_error = self._pop_feed_error()
                 self.close()
-                raise
+                if feed_error is not None:
+                    raise feed_error
+                raise StopIteration
+            self._wait_one()
         return ready.popleft()  # type: ignore[no-any-return]
 
     def _top_up(self) -> None:
