@@ -109,3 +109,16 @@ class Recorded(threadkit.Worker[int, int]):
 
     def teardown(self) -> None:
         self._mark("teardown")
+
+
+class Touch(threadkit.Worker[int, int]):
+    """Leaves one new file in ``folder`` per item it runs: counts real runs."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def process(self, item: int) -> int:
+        name = f"{item}-{os.getpid()}-{os.urandom(4).hex()}"
+        with open(os.path.join(self.folder, name), "w"):
+            pass
+        return item

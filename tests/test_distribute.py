@@ -582,6 +582,17 @@ def test_cluster_takes_a_job_that_only_cloudpickle_can_send(cluster: Any) -> Non
 
 
 @pytest.mark.slow
+def test_cluster_never_merges_the_batches_of_two_runs(cluster: Any, tmp_path: Path) -> None:
+    """Two runs of the same items at once, pure=True: Dask runs the job for each."""
+    job = functools.partial(jobs.Touch, str(tmp_path))
+    with cluster.get_executor(pure=True) as nodes:
+        first = threadkit.process_on(nodes, job, range(40), chunksize=10, buffersize=4)
+        second = threadkit.process_on(nodes, job, range(40), chunksize=10, buffersize=4)
+        assert list(first) == list(second) == list(range(40))
+    assert len(list(tmp_path.iterdir())) == 80
+
+
+@pytest.mark.slow
 def test_cluster_close_cancels_batches_not_started(cluster: Any) -> None:
     """Closing early on a cluster stops reading input after the window."""
     reads: list[int] = []

@@ -169,12 +169,13 @@ def close_node_pools(timeout: float | None = None) -> int:
     return len(pools)
 
 
-def run_batch(job: NodeJob, batch: int, items: list[Any]) -> BatchOutcome:
+def run_batch(job: NodeJob, batch: str, items: list[Any]) -> BatchOutcome:
     """Run ``job``'s ``process`` on every item of one batch; this runs on a node.
 
-    ``batch`` (the batch's number in its run) is unused here: it makes two batches with
-    the same items different calls, so an executor that names tasks by their arguments
-    (Dask with ``pure=True``) never merges or shares them.
+    ``batch`` (the run's random id and the batch's number) is unused here: it makes
+    every batch a different call, so an executor that names tasks by their arguments
+    (Dask with ``pure=True``) never merges two batches or hands back a cached result
+    instead of running the job again.
 
     Returns:
         Every item's value (``None`` for a failed item) and, if some failed, a dict from
@@ -317,6 +318,7 @@ class NodeIterator(Generic[Out]):
         "_ready",
         "_retried",
         "_retries",
+        "_run",
         "_stash",
         "_token",
         "_unregister",
@@ -360,6 +362,7 @@ class NodeIterator(Generic[Out]):
         self._open = 0  # batches submitted and not yet handed to ``_ready``
         self._read = 0  # items read from the input
         self._retried = 0
+        self._run = os.urandom(8).hex()
         self._closed = False
         self._unregister: Callable[[], None] | None = None
         if token is not None:
@@ -456,7 +459,7 @@ class NodeIterator(Generic[Out]):
         return error
 
     def _submit(self, flight: _Flight) -> None:
-        fut = self._nodes.submit(run_batch, self._job, flight.batch, flight.items)
+        fut = self._nodes.submit(run_batch, self._job, f"{self._run}-{flight.batch}", flight.items)
         flight.tries += 1
         flight.future = fut
         put = self._done.put
