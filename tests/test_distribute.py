@@ -127,6 +127,27 @@ def test_unordered_yields_every_result_once(nodes: threadkit.WorkerPool) -> None
     assert sorted(it) == [2 * i for i in range(500)]
 
 
+@pytest.mark.usefixtures("fast_switching")
+@pytest.mark.parametrize("ordered", [True, False])
+@pytest.mark.parametrize(("chunksize", "buffersize"), [(1, 1), (3, 2), (7, 5), (50, 1)])
+def test_every_window_and_batch_size_yields_each_result_once(
+    nodes: threadkit.WorkerPool, chunksize: int, buffersize: int, ordered: bool
+) -> None:
+    """Any chunksize/buffersize, ordered or not, with threads switching fast: all once."""
+    it = threadkit.process_on(
+        nodes,
+        jobs.Double,
+        iter(range(301)),
+        threads=3,
+        chunksize=chunksize,
+        buffersize=buffersize,
+        ordered=ordered,
+    )
+    out = list(it)
+    expected = [2 * i for i in range(301)]
+    assert (out if ordered else sorted(out)) == expected
+
+
 def test_empty_input_yields_nothing(nodes: threadkit.WorkerPool) -> None:
     """No items: no batch is submitted and iteration stops at once."""
     assert list(threadkit.process_on(nodes, jobs.Double, [], threads=2)) == []
