@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,11 +35,12 @@ def source_code(source: str, section: str | None) -> str:
     """The code a block shows: the file, or one section, without the section markers."""
     lines = (ROOT / source).read_text(encoding="utf-8").splitlines()
     if section is not None:
-        start = lines.index(f"# --8<-- [start:{section}]")
-        end = lines.index(f"# --8<-- [end:{section}]")
+        marks = [line.strip() for line in lines]  # a section may be indented
+        start = marks.index(f"# --8<-- [start:{section}]")
+        end = marks.index(f"# --8<-- [end:{section}]")
         lines = lines[start + 1 : end]
     kept = [line for line in lines if not _SECTION_LINE.match(line)]
-    return "\n".join(kept).strip("\n") + "\n"
+    return textwrap.dedent("\n".join(kept)).strip("\n") + "\n"
 
 
 def pages() -> list[Path]:

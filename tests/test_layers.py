@@ -49,6 +49,7 @@ FLOORS: dict[str, int] = {
     "_pool": 7,
     "_shutdown": 8,
     "_taskgroup": 8,
+    "_distribute": 8,
     # 9: the public face
     "__init__": 9,
     # 10: the demo wing, which sees only the public face

@@ -98,3 +98,16 @@ def test_the_asyncio_bridge_is_on_the_pool_and_amap_returns_the_exported_type() 
             return [x async for x in iterator]
 
         assert asyncio.run(drain()) == []
+
+
+def test_process_on_is_exported_and_imports_no_cluster_library() -> None:
+    """process_on and its iterator are public; importing threadkit loads no Dask."""
+    import subprocess
+    import sys
+
+    assert callable(threadkit.process_on)
+    assert threadkit.NodeIterator.__module__ == "threadkit"
+    assert callable(threadkit.close_node_pools)
+    code = "import sys, threadkit; print(sorted({'dask', 'distributed'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

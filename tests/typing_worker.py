@@ -54,3 +54,16 @@ def wrong_types_are_rejected() -> None:
 class Wrong(threadkit.Worker[str, bytes]):
     def process(self, url: int) -> bytes:  # type: ignore[override]
         return bytes(url)
+
+
+def process_on_carries_the_worker_types() -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as nodes:
+        bodies: Iterator[bytes] = threadkit.process_on(nodes, Fetch, ["a", "b"], threads=4)
+        prefixed: threadkit.NodeIterator[bytes] = threadkit.process_on(
+            nodes, functools.partial(Prefixed, b">"), ["a"]
+        )
+        threadkit.process_on(nodes, Fetch, [1, 2])  # type: ignore[arg-type]
+        text: Iterator[str] = threadkit.process_on(nodes, Fetch, ["a"])  # type: ignore[arg-type]
+        del bodies, prefixed, text

@@ -9,6 +9,9 @@ from ._aio import AsyncMapIterator as AsyncMapIterator
 from ._cancel import CancelToken as CancelToken
 from ._cancel import DeadlineExceeded as DeadlineExceeded
 from ._cancel import current_token as current_token
+from ._distribute import NodeIterator as NodeIterator
+from ._distribute import close_node_pools as close_node_pools
+from ._distribute import process_on as process_on
 from ._errors import BrokenPool as BrokenPool
 from ._errors import Cancelled as Cancelled
 from ._errors import PoolShutDown as PoolShutDown
@@ -69,6 +72,7 @@ __all__ = [
     "KeyedRateLimiterStatistics",
     "Limited",
     "MapIterator",
+    "NodeIterator",
     "PoolHooks",
     "PoolShutDown",
     "PoolStatistics",
@@ -92,10 +96,12 @@ __all__ = [
     "WorkerPool",
     "WorkerSnapshot",
     "__version__",
+    "close_node_pools",
     "current_token",
     "dump_threads",
     "limited",
     "make_progress",
+    "process_on",
     "set_os_thread_name",
     "start_thread",
     "thread_name",

@@ -10,7 +10,8 @@ finds every global in one place and the fork and exit hooks see all of it:
   child fails (``register_engine``). The hooks are installed with the first engine.
 * ``exiting``: set once interpreter exit began; pools then refuse work as the stdlib's do.
 * The stack of running ``GracefulShutdown`` blocks (``push_scope`` / ``innermost_scope``),
-  with the innermost of which new pools register.
+  with the innermost of which new pools register, and whose token ``process_on`` heeds.
+* The pools ``process_on`` keeps on a node, one per job (``node_pool``).
 * The counters behind unique thread names, pool and task group numbers.
 * ``hard_exit``: the one way threadkit ends the process without unwinding.
 
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 from ._waiting import join_interruptibly
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 __all__ = [
     "Engine",
@@ -42,11 +43,14 @@ __all__ = [
     "group_numbers",
     "hard_exit",
     "innermost_scope",
+    "innermost_token",
+    "node_pool",
     "next_name_number",
     "pool_numbers",
     "pop_scope",
     "push_scope",
     "register_engine",
+    "take_node_pools",
     "this_thread",
 ]
 
@@ -85,7 +89,11 @@ exiting = False
 _lock = threading.Lock()  # guards every registry below
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 _hooks_installed = False
-_scopes: list[Scope] = []
+_scopes: list[tuple[Scope, Any]] = []  # (adopt, token) of each running block
+# process_on's pools on this node, by job: made by the first batch that needs one and
+# reused by the later ones. Its own lock, since making a pool registers its engine.
+_node_lock = threading.Lock()
+_node_pools: dict[str, Any] = {}
 _name_counters: dict[str, int] = {}
 
 
@@ -149,35 +157,57 @@ def _at_interpreter_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _lock
+    global _lock, _node_lock, _node_pools
     _lock = threading.Lock()  # its holder may have been a thread that is not here
+    _node_lock = threading.Lock()
+    _node_pools = {}  # the parent's pools have no threads here
     for engine in _live_engines():
         engine.after_fork_in_child()
 
 
-@contextlib.contextmanager
-def _scopes_locked() -> Iterator[list[Scope]]:
+def push_scope(scope: Scope, token: Any) -> None:
+    """Make ``scope`` (with its cancel ``token``) the innermost running shutdown block."""
     with _lock:
-        yield _scopes
-
-
-def push_scope(scope: Scope) -> None:
-    """Make ``scope`` the innermost running shutdown block."""
-    with _scopes_locked() as scopes:
-        scopes.append(scope)
+        _scopes.append((scope, token))
 
 
 def pop_scope(scope: Scope) -> None:
     """Forget ``scope`` (the block ended); a no-op if it is not there."""
-    with _scopes_locked() as scopes:
-        if scope in scopes:
-            scopes.remove(scope)
+    with _lock:
+        for index, (held, _) in enumerate(_scopes):
+            if held == scope:
+                del _scopes[index]
+                break
 
 
 def innermost_scope() -> Scope | None:
     """The innermost running shutdown block, if any."""
-    with _scopes_locked() as scopes:
-        return scopes[-1] if scopes else None
+    with _lock:
+        return _scopes[-1][0] if _scopes else None
+
+
+def innermost_token() -> Any:
+    """The cancel token of the innermost running shutdown block, or ``None``."""
+    with _lock:
+        return _scopes[-1][1] if _scopes else None
+
+
+def node_pool(key: str, make: Callable[[], Any], stale: Any = None) -> Any:
+    """This process's pool for ``key`` (``process_on``): the registered one, or one
+    ``make()`` makes, in place of ``stale`` (a pool that refused work) if given."""
+    with _node_lock:
+        pool = _node_pools.get(key)
+        if pool is None or pool is stale:
+            pool = _node_pools[key] = make()
+        return pool
+
+
+def take_node_pools() -> list[Any]:
+    """Forget every ``process_on`` pool of this process, and return them (to close)."""
+    with _node_lock:
+        pools = list(_node_pools.values())
+        _node_pools.clear()
+        return pools
 
 
 def next_name_number(prefix: str) -> int:

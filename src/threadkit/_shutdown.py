@@ -437,7 +437,7 @@ class GracefulShutdown:
         except BaseException:
             self._enter_phase(_DONE)
             raise
-        push_scope(self._adopt_pool)
+        push_scope(self._adopt_pool, self._token)
         # Nothing below checks for signals before the return (no call, no backward
         # jump), so a signal lands either before this test or in the body.
         self._phase = _BODY
