@@ -35,10 +35,16 @@ lock, so the invariant holds exactly:
     alive == max_workers``, whenever ``lock`` is free and the pool is running).
 
 Hence no task waits behind a worker that could run it, and work in which every task
-waits for a later one cannot deadlock below ``max_workers``. Before starting a thread a
-submitter yields the GIL once (``time.sleep(0)``), so workers finishing a quick task can
-become idle first: without it a burst of submissions keeps the GIL while they wait for
-it, and a large pool grows to hundreds of threads that one idle worker could have served.
+waits for a later one cannot deadlock below ``max_workers``. Two yields of the GIL
+(``time.sleep(0)``) keep the exactness cheap:
+
+* before starting a thread a submitter yields once, so workers finishing a quick task
+  can become idle first (without it a burst keeps the GIL while they wait for it, and a
+  large pool grows to hundreds of threads one idle worker could serve); it stops when
+  a yield spares nothing (long tasks) until a task is handed to an idle worker again;
+* before going idle a worker yields once, so a submitter running ahead queues more work
+  (or starts the threads it needs) and the worker takes it from the queue, instead of
+  every task paying an idle round trip (join the list, be handed the task, be woken).
 
 Invariants:
     * Every entry put on ``tasks`` is taken exactly once: by a worker (which runs it or,
@@ -204,6 +210,9 @@ class Core:
         self.rejected = 0
         self.in_shutdown: set[threading.Thread] = set()  # threads inside shutdown()
 
+        # -- lock-free hints (a stale value costs only a thread too many or a yield) --------
+        self.yield_first = True  # yield the GIL once before starting a thread (_accept)
+
         # -- written once by one thread, read without the lock ------------------------------
         self.abandoned = False  # a shutdown gave up waiting: interpreter exit will not wait
         self.watch_thread: threading.Thread | None = None
@@ -314,13 +323,15 @@ class Core:
         """Hand ``entry`` to an idle worker, start one for it, or queue it (only at
         ``max_workers``); the caller holds a queue place if the queue is bounded."""
         slots = self.slots
-        if not self.idlers and 0 < self.alive < self.max_workers:
-            # About to start a thread (a hint, read without the lock): first let workers
+        if self.yield_first and not self.idlers and 0 < self.alive < self.max_workers:
+            # About to start a thread (hints, read without the lock): first let workers
             # that are finishing a task run and become idle. A thread start costs tens of
             # microseconds, and the submitter would otherwise keep the GIL through a
             # burst while they wait for it, so bursts of quick tasks grew pools far
-            # beyond need (see the engine's docstring).
+            # beyond need (see the engine's docstring). When no worker went idle
+            # meanwhile (long tasks), stop yielding until one is handed a task again.
             time.sleep(0)
+            self.yield_first = bool(self.idlers)
         with self.lock:
             if self.state != RUNNING or _process.exiting:
                 if slots is not None:
@@ -330,6 +341,7 @@ class Core:
                 if slots is not None:
                     slots.put(True)  # never queued: the place is free again
                 self._hand_to_idle(entry, counted=True)
+                self.yield_first = True  # workers do go idle: yielding can spare a thread
             elif self.alive < self.max_workers:
                 if slots is not None:
                     # Never queued: the new worker runs it first. Returned before the
@@ -1146,6 +1158,7 @@ def _work_loop(core: Core, ws: WorkerRecord) -> None:
     log_unretrieved = core.log_unretrieved
     hooks = core.hooks
     get_nowait = core.tasks.get_nowait
+    sleep = time.sleep
     slots = core.slots
     empty = queue.Empty
     entry, ws.first = ws.first, None  # a new worker's first entry, handed at its start
@@ -1156,6 +1169,11 @@ def _work_loop(core: Core, ws: WorkerRecord) -> None:
                 # the child a future that no structure of its pool holds.
                 ws.task = entry = get_nowait()
             except empty:
+                # Before going idle, yield the GIL once: a submitter running ahead then
+                # queues more (or starts the threads it needs) and this worker takes the
+                # queued work without the idle round trip (joining the idle list, being
+                # handed a task, being woken, for every task).
+                sleep(0)
                 entry = core.wait_for_work(ws)  # handed, or taken there: no place to return
                 if entry is _STOP:
                     core.pass_stop()
