@@ -42,6 +42,7 @@ FLOORS: dict[str, int] = {
     "_aio": 4,
     # 5: map runs and the limiters
     "_map": 5,
+    "_tasks": 5,
     "_sync": 5,
     "_ratelimit": 5,
     # 6: the engine; 7: its face; 8: what stands on pools

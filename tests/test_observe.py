@@ -12,7 +12,7 @@ import pytest
 
 import threadkit
 from helpers import WAIT
-from threadkit import PoolHooks, TaskEvent, WorkerPool, _core, _futures, _hooks
+from threadkit import PoolHooks, TaskEvent, WorkerPool, _core, _futures, _hooks, _tasks
 
 
 class Recorder(PoolHooks):
@@ -148,7 +148,7 @@ def test_no_hook_path_is_taken_without_hooks(monkeypatch: pytest.MonkeyPatch) ->
         raise AssertionError("hook path taken")
 
     monkeypatch.setattr(_core.Core, "submit_hooked", forbidden)
-    monkeypatch.setattr(_core, "_run_task_hooked", forbidden)
+    monkeypatch.setattr(_tasks, "_run_task_hooked", forbidden)
     monkeypatch.setattr(_hooks.HookSet, "report_cancelled", forbidden)
     with WorkerPool(2, hooks=threadkit.PoolHooks()) as pool:  # overrides nothing
         fut = pool.submit(int, "3")
@@ -173,7 +173,7 @@ def test_hooks_that_only_watch_cancellation_do_not_time_runs(
         def task_cancelled(self, event: threadkit.TaskEvent) -> None:
             self.events.append(event)
 
-    monkeypatch.setattr(_core, "_run_task_hooked", forbidden)
+    monkeypatch.setattr(_tasks, "_run_task_hooked", forbidden)
     hooks = Cancels()
     gate = threading.Event()
     with WorkerPool(1, hooks=hooks) as pool:
@@ -501,7 +501,7 @@ def test_events_a_hooks_class_does_not_override_cost_nothing(
         emitted.append(method.__name__)
         real_emit(method, event)
 
-    monkeypatch.setattr("threadkit._core.emit", spy)
+    monkeypatch.setattr("threadkit._tasks.emit", spy)
 
     class OnlyFailures(PoolHooks):
         def task_failed(self, event: TaskEvent) -> None:

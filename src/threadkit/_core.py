@@ -87,7 +87,7 @@ from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from . import _process
-from ._cancel import CancelToken, stopped_by_own_token, task_token
+from ._cancel import CancelToken, task_token
 from ._compat import in_event_loop
 from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
 from ._futures import TaskFuture
@@ -102,10 +102,11 @@ from ._reports import (
     WorkerSnapshot,
     describe_callable,
 )
+from ._tasks import Task, run_task
 from ._text import format_seconds
 from ._threads import current_frames, set_os_thread_name, started_anyway, unique_name
 from ._waiting import get_interruptibly, join_interruptibly
-from ._worker import CANCELLED, FAILED, PROCESS, WorkerRecord, start_worker, stop_worker
+from ._worker import FAILED, PROCESS, WorkerRecord, start_worker, stop_worker
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -136,9 +137,6 @@ _STOP: Final = None
 _RETIRE: Final = object()
 # No queue place could be taken (distinct from _STOP, which is None).
 _NO_PLACE: Final = object()
-
-# A task entry: (future, fn, args, kwargs, context).
-Task = tuple[TaskFuture[Any], Any, tuple[Any, ...], dict[str, Any], contextvars.Context]
 
 
 class Core:
@@ -466,7 +464,7 @@ class Core:
             else None
         )
         entry[4].run(task_token.set, self.token)
-        outcome = _run_task(entry, ws, self.log_unretrieved, self.hooks)
+        outcome = run_task(entry, ws, self.log_unretrieved, self.hooks)
         with self.lock:
             del self.inline[id(entry)]
             if outcome == 0:
@@ -1032,83 +1030,6 @@ def _describe_entry(entry: object) -> str | None:
     return "Worker.process" if fn is PROCESS else describe_callable(fn)
 
 
-def _run_task(
-    entry: Task, ws: WorkerRecord | None, log_unretrieved: bool, hooks: HookSet | None
-) -> int:
-    """Run one task entry; return its outcome (0 completed, FAILED or CANCELLED)."""
-    if hooks is not None and hooks.runs:
-        return _run_task_hooked(entry, ws, log_unretrieved, hooks)
-    fut, fn, args, kwargs, ctx = entry
-    if not fut._tk_start():
-        return CANCELLED
-    instance = None
-    if fn is PROCESS:
-        assert ws is not None
-        instance = ws.instance
-        fn = instance.process
-    try:
-        result = ctx.run(fn, *args, **kwargs)
-    except BaseException as exc:
-        if instance is not None and isinstance(exc, Exception):
-            instance._tk_on_error(args[0], exc)
-        # A task stopped by its own token's Cancelled was cancelled, not failed: not logged.
-        own = stopped_by_own_token(exc, ctx)
-        fut._tk_fail(exc, fn, log_unretrieved and not own)
-        # The traceback holds this frame: drop the future and the task from it, or the
-        # cycle future -> exception -> frame -> future outlives everyone's interest.
-        del fut, entry, fn, args, kwargs
-        return CANCELLED if own else FAILED
-    fut._tk_finish(result)
-    return 0
-
-
-def _run_task_hooked(
-    entry: Task, ws: WorkerRecord | None, log_unretrieved: bool, hooks: HookSet
-) -> int:
-    """``_run_task`` for pools that watch runs: the same, timed and reported.
-
-    Kept apart (rather than tests inside ``_run_task``) so a pool without such hooks pays
-    nothing for them; the hot events are built and called inline, for the same reason.
-    """
-    fut, fn, args, kwargs, ctx = entry
-    task_id, shown = fut._tk_id, fut._tk_fn  # type: ignore[attr-defined]
-    if not fut._tk_start():  # (which drops the future's _tk_fn)
-        return CANCELLED
-    instance = None
-    if fn is PROCESS:
-        assert ws is not None
-        instance = ws.instance
-        fn = instance.process
-    thread = threading.current_thread().name if ws is None else ws.name
-    if hooks.started is not None:
-        try:
-            hooks.started(new_event(TaskEvent, (task_id, shown, thread, None, None, None)))
-        except BaseException:
-            hook_raised(hooks.started)
-    started = time.monotonic()
-    try:
-        result = ctx.run(fn, *args, **kwargs)
-    except BaseException as exc:
-        elapsed = time.monotonic() - started
-        if instance is not None and isinstance(exc, Exception):
-            instance._tk_on_error(args[0], exc)
-        own = stopped_by_own_token(exc, ctx)  # as in _run_task
-        method = hooks.cancelled if own else hooks.failed
-        if method is not None:
-            emit(method, TaskEvent(task_id, shown, thread, elapsed, exc))
-        fut._tk_fail(exc, fn, log_unretrieved and not own)
-        del fut, entry, fn, args, kwargs  # as in _run_task
-        return CANCELLED if own else FAILED
-    if hooks.finished is not None:
-        elapsed = time.monotonic() - started
-        try:
-            hooks.finished(new_event(TaskEvent, (task_id, shown, thread, elapsed, None, None)))
-        except BaseException:
-            hook_raised(hooks.finished)
-    fut._tk_finish(result)
-    return 0
-
-
 def worker_main(core: Core, ws: WorkerRecord) -> None:
     """The body of every worker thread.
 
@@ -1187,7 +1108,7 @@ def _work_loop(core: Core, ws: WorkerRecord) -> None:
             ws.task = entry
             ws.items = 1
             ws.started = time.monotonic()
-            outcome = _run_task(entry, ws, log_unretrieved, hooks)
+            outcome = run_task(entry, ws, log_unretrieved, hooks)
             if outcome == 0:
                 ws.completed += 1
             elif outcome == FAILED:
