@@ -1210,6 +1210,12 @@ print("PROBLEMS", problems, flush=True)
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+@pytest.mark.skipif(
+    sys.version_info >= (3, 12),
+    reason="the profile hook's c_return events stand for the points a signal handler can"
+    " run only before 3.12 (sys.monitoring reports them elsewhere, e.g. inside a with"
+    " statement's set-up, where no real signal lands)",
+)
 def test_a_ctrl_c_at_any_line_of_an_acquire_loses_no_permit() -> None:
     """A KeyboardInterrupt raised at each point of the acquire paths where a signal
     handler could run (a profile hook injects it, in a child interpreter) never leaves
