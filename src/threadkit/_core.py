@@ -403,19 +403,7 @@ class Core:
         """Cancel the oldest queued task and queue ``entry`` in its place."""
         with self.lock:
             self.check_open()
-            others: list[Any] = []
-            victim: Task | None = None
-            while victim is None:
-                try:
-                    found = self.tasks.get_nowait()
-                except queue.Empty:
-                    break
-                if type(found) is tuple:
-                    victim = found
-                else:
-                    others.append(found)  # map tokens: their order carries no meaning
-            for other in others:
-                self.tasks.put(other)
+            victim = self._take_oldest_task()
             if victim is not None:
                 self.tasks.put(entry)  # takes over the victim's place
                 self.submitted += 1
@@ -427,26 +415,34 @@ class Core:
         victim[0].cancel()
         return True
 
+    def _take_oldest_task(self) -> Task | None:
+        """Take the oldest task entry off the queue, or ``None`` (lock held).
+
+        Map tokens met on the way are put back: their order carries no meaning.
+        """
+        others: list[Any] = []
+        found: Task | None = None
+        while found is None:
+            try:
+                entry = self.tasks.get_nowait()
+            except queue.Empty:
+                break
+            if type(entry) is tuple:
+                found = entry
+            else:
+                others.append(entry)
+        for other in others:
+            self.tasks.put(other)
+        return found
+
     def take_queued(self) -> Task | None:
         """Take the oldest queued task entry off the queue, cancelled; ``None`` if none.
 
         For ``WorkerPool._work_queue`` (code that drains ThreadPoolExecutor's queue). Map
-        tokens met on the way are put back, in order, as ``_drop_oldest`` does.
+        tokens met on the way are put back (``_take_oldest_task``).
         """
         with self.lock:
-            others: list[Any] = []
-            found: Task | None = None
-            while found is None:
-                try:
-                    entry = self.tasks.get_nowait()
-                except queue.Empty:
-                    break
-                if type(entry) is tuple:
-                    found = entry
-                else:
-                    others.append(entry)
-            for other in others:
-                self.tasks.put(other)
+            found = self._take_oldest_task()
             if found is None:
                 return None
             if self.slots is not None:
