@@ -26,6 +26,7 @@ FLOORS: dict[str, int] = {
     "_reports": 0,
     "_text": 0,
     "_compat": 0,
+    "_locks": 0,
     # 1: process-wide state (its exit hook waits through _waiting)
     "_process": 1,
     # 2: named threads (their name counters live in _process)

@@ -347,14 +347,6 @@ print("DONE", flush=True)
 
 
 @posix_only
-@pytest.mark.xfail(
-    sys.version_info >= (3, 14),
-    strict=False,
-    reason="CPython 3.14 compiles `with lock:` as a call to __enter__ after which a signal"
-    " handler may run before the block's cleanup is armed, so a Ctrl-C landing there"
-    " leaves the pool's lock held (the build before this session hangs the same way, 1"
-    " run in 4); to be fixed by an engine lock that a signal cannot strand",
-)
 def test_a_signal_during_a_tight_submit_loop_never_hangs(child: Any) -> None:
     """Twenty rounds of SIGINT into a submit loop: each round leaves promptly with 130."""
     proc = child(SUBMIT_LOOP)

@@ -25,6 +25,7 @@ from contextvars import Context, ContextVar
 from typing import Final, final
 
 from ._errors import Cancelled
+from ._locks import Lock, new_lock
 from ._process import this_thread
 from ._reports import describe_callable
 from ._validate import check_timeout
@@ -185,7 +186,7 @@ class CancelToken:
         if parent is not None and not isinstance(parent, CancelToken):
             raise TypeError(f"parent must be a CancelToken or None, got {parent!r}")
         seconds = check_timeout(timeout)
-        self._lock = threading.Lock()
+        self._lock = new_lock()
         self._outcome: tuple[object] | None = None
         self._event: threading.Event | None = None  # made on the first wait
         self._callbacks: dict[int, Callable[[CancelToken], object]] = {}
@@ -545,7 +546,7 @@ class _Node:
 
 
 def _unregisterer(
-    lock: threading.Lock, callbacks: dict[int, Callable[[CancelToken], object]], key: int
+    lock: Lock, callbacks: dict[int, Callable[[CancelToken], object]], key: int
 ) -> Callable[[], None]:
     # Holds the token's lock and table, not the token, so keeping it keeps nothing alive.
     def unregister() -> None:

@@ -92,6 +92,7 @@ from ._compat import in_event_loop
 from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
 from ._futures import TaskFuture
 from ._hooks import HookedFuture, HookSet, PoolHooks, emit, hook_raised, new_event
+from ._locks import new_lock
 from ._map import Chunk, MapRun, count
 from ._process import pool_numbers, this_thread
 from ._reports import (
@@ -189,7 +190,7 @@ class Core:
         self.watch_stop = threading.Event()
 
         # -- guarded by `lock` --------------------------------------------------------------
-        self.lock = threading.Lock()
+        self.lock = new_lock()
         self.state = RUNNING
         self.broken_message = ""
         self.broken_cause: BaseException | None = None
@@ -980,7 +981,7 @@ class Core:
         does not exist here) fails with ``BrokenPool``, so nothing in the child waits on
         it forever. Locks a vanished thread may have held are replaced first.
         """
-        self.lock = threading.Lock()
+        self.lock = new_lock()
         self.state = BROKEN
         self.broken_message = (
             "this pool was inherited across os.fork(); its worker threads do not exist "

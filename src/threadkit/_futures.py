@@ -27,7 +27,6 @@ future never rests in the intermediate CANCELLED state.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import logging
 import threading
@@ -35,6 +34,7 @@ from concurrent.futures import Future
 from concurrent.futures import _base as _cf
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._locks import RLockBase
 from ._reports import describe_callable
 from ._waiting import in_main_thread, wait_condition_interruptibly
 
@@ -79,7 +79,7 @@ def _light_condition_type() -> Callable[[], Any]:
     """The class of a future's ``_condition``; ``threading.Condition`` if RLock is final."""
     try:
 
-        class _FutureCondition(_thread.RLock):  # type: ignore[misc]
+        class _FutureCondition(RLockBase):  # type: ignore[misc]
             """What a future needs of a ``Condition``: an RLock that makes one lazily.
 
             The standard library uses a future's ``_condition`` only as a lock (``with``,

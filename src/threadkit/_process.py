@@ -32,6 +32,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
+from ._locks import new_lock
 from ._waiting import join_interruptibly
 
 if TYPE_CHECKING:
@@ -86,13 +87,13 @@ pool_numbers = itertools.count()
 group_numbers = itertools.count(1)
 exiting = False
 
-_lock = threading.Lock()  # guards every registry below
+_lock = new_lock()  # guards every registry below
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 _hooks_installed = False
 _scopes: list[tuple[Scope, Any]] = []  # (adopt, token) of each running block
 # process_on's pools on this node, by job: made by the first batch that needs one and
 # reused by the later ones. Its own lock, since making a pool registers its engine.
-_node_lock = threading.Lock()
+_node_lock = new_lock()
 _node_pools: dict[str, Any] = {}
 _name_counters: dict[str, int] = {}
 
@@ -158,8 +159,8 @@ def _at_interpreter_exit() -> None:
 
 def _after_fork_in_child() -> None:
     global _lock, _node_lock, _node_pools
-    _lock = threading.Lock()  # its holder may have been a thread that is not here
-    _node_lock = threading.Lock()
+    _lock = new_lock()  # its holder may have been a thread that is not here
+    _node_lock = new_lock()
     _node_pools = {}  # the parent's pools have no threads here
     for engine in _live_engines():
         engine.after_fork_in_child()

@@ -27,13 +27,13 @@ import functools
 import logging
 import shutil
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, Final, Literal, Protocol, TextIO, TypeAlias, final, runtime_checkable
 
 import attrs
 
+from ._locks import new_lock
 from ._validate import check_int, check_timeout
 
 __all__ = [
@@ -200,8 +200,8 @@ class _Reporter:
         self._failed = 0
         self._closed = False
         self._broken = False
-        self._lock = threading.Lock()  # guards the counts and _closed
-        self._render_lock = threading.Lock()  # held while drawing; guards _broken
+        self._lock = new_lock()  # guards the counts and _closed
+        self._render_lock = new_lock()  # held while drawing; guards _broken
 
     def set_total(self, total: int | None) -> None:
         """Set how many items the run has (``None``: unknown).

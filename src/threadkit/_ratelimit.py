@@ -31,6 +31,7 @@ import attrs
 
 from ._cancel import CancelToken, check_wait
 from ._limited import Limited, limited
+from ._locks import new_lock
 from ._validate import check_int
 from ._waiting import wait_slice
 
@@ -129,7 +130,7 @@ class _Engine:
         self.burst = burst
         self.clock = clock
         self.wait = _event_wait if wait is None else wait
-        self.lock = threading.Lock()
+        self.lock = new_lock()
         self.acquired = 0
 
     def check_n(self, n: int) -> None:

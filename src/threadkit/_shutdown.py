@@ -49,6 +49,7 @@ import attrs
 
 from ._cancel import CancelToken
 from ._errors import Cancelled, PoolShutDown, ShutdownRequested
+from ._locks import new_lock
 from ._pool import WorkerPool
 from ._process import hard_exit, pop_scope, push_scope
 from ._reports import WorkerSnapshot, describe_callable
@@ -226,7 +227,7 @@ class GracefulShutdown:
         if token is not None and not isinstance(token, CancelToken):
             raise TypeError(f"token must be a CancelToken or None, got {token!r}")
         self._token = CancelToken() if token is None else token
-        self._lock = threading.Lock()
+        self._lock = new_lock()
         self._keys = itertools.count()
         # Pools and threads are held weakly: a service making short-lived pools inside
         # the block must not pile them up here. Dicts keep registration order.

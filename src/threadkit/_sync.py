@@ -42,6 +42,7 @@ import attrs
 
 from ._cancel import CancelToken, check_wait
 from ._limited import Limited, limited
+from ._locks import Lock, new_lock
 from ._validate import check_int
 from ._waiting import acquire_interruptibly
 
@@ -135,7 +136,7 @@ class _Permits:
 
 
 def _cancel_waiter(
-    lock: threading.Lock,
+    lock: Lock,
     permits: _Permits,
     waiter: _Waiter,
     on_leave: Callable[[], None] | None,
@@ -155,7 +156,7 @@ def _cancel_waiter(
 
 
 def _block(
-    lock: threading.Lock,
+    lock: Lock,
     permits: _Permits,
     waiter: _Waiter,
     timeout: float | None,
@@ -266,7 +267,7 @@ class Semaphore:
     """
 
     _total: int = attrs.field(validator=_check_total)
-    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+    _lock: Lock = attrs.field(init=False, factory=new_lock)
     _permits: _Permits = attrs.field(init=False)
 
     _KEYED: ClassVar[Literal[False]] = False
@@ -486,7 +487,7 @@ class CapacityLimiter:
     """
 
     _total: int = attrs.field(validator=_check_total)
-    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+    _lock: Lock = attrs.field(init=False, factory=new_lock)
     _holders: dict[object, None] = attrs.field(init=False, factory=dict)
     _permits: _Permits = attrs.field(init=False)
 
@@ -748,7 +749,7 @@ class KeyedLimiter(Generic[K]):
     """
 
     _limit_per_key: int = attrs.field(validator=_check_total)
-    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+    _lock: Lock = attrs.field(init=False, factory=new_lock)
     _entries: dict[K, _Permits] = attrs.field(init=False, factory=dict)
 
     _KEYED: ClassVar[Literal[True]] = True

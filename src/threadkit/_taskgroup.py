@@ -52,6 +52,7 @@ import attrs
 from ._cancel import CancelToken, DeadlineExceeded, bind_token, current_token
 from ._errors import Cancelled, TaskGroupTimeout
 from ._futures import TaskFuture
+from ._locks import new_lock
 from ._pool import WorkerPool
 from ._process import group_numbers, this_thread
 from ._reports import describe_callable
@@ -246,7 +247,7 @@ class TaskGroup:
         self._bind_in_task = False
         self._early_cancel: tuple[object] | None = None  # cancel() before __enter__
 
-        self._lock = threading.Lock()
+        self._lock = new_lock()
         self._cond = threading.Condition(self._lock)
         self._state = _NEW
         self._cancelled = False  # set by the token's callback (see the module docstring)
