@@ -481,3 +481,105 @@ def test_every_future_resolves_in_children_forked_while_threads_submit() -> None
     )
     assert result.returncode == 0, result.stderr
     assert "STUCK 0" in result.stdout, result.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_limiters_inherited_across_fork_neither_hang_nor_lose_permits() -> None:
+    """At the fork, other threads hold each limiter's lock or wait in its acquire. In the
+    child those threads do not exist: no call hangs on the lock they held, and no permit
+    or token goes to a waiter that is not there.
+
+    White-box for the lock: nothing public holds a limiter's lock for long, so a thread
+    takes ``_lock`` itself, as a thread inside ``acquire`` would for a moment.
+    """
+    result = run_script(
+        """
+        import os, sys, threading, time, warnings
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        import threadkit
+
+        now = [0.0]
+        clock = lambda: now[0]
+        wait = lambda event, delay: event.wait(0.05)  # the clock is the test's: poll it
+        sem = threadkit.Semaphore(1)
+        cap = threadkit.CapacityLimiter(2)
+        keyed = threadkit.KeyedLimiter(1)
+        rate = threadkit.RateLimiter(1.0, 1, clock=clock, wait=wait)
+        keyed_rate = threadkit.KeyedRateLimiter(1.0, 1, clock=clock, wait=wait)
+        release = threading.Event()
+        ready = threading.Barrier(6)
+
+        def hold_lock(lock):
+            with lock:
+                ready.wait(10)
+                release.wait(10)
+
+        # The semaphore and the keyed limiter: main holds the only permit, a thread waits.
+        sem.acquire()
+        keyed.acquire("k")
+        threads = [
+            threading.Thread(target=sem.acquire),
+            threading.Thread(target=keyed.acquire, args=("k",)),
+            # The capacity limiter: a thread borrows a token and keeps it.
+            threading.Thread(target=lambda: (cap.acquire(), release.wait(10), cap.release())),
+            # The rate limiters: main took the token, a thread sleeps on a reservation.
+            threading.Thread(target=lambda: (rate.acquire(), None)),
+            threading.Thread(target=lambda: (keyed_rate.acquire("k"), None)),
+        ]
+        rate.acquire()
+        keyed_rate.acquire("k")
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+            sem.statistics().waiting == 1
+            and keyed.statistics().waiting == 1
+            and cap.statistics().borrowed == 1
+            and rate.statistics().waiting == 1
+            and keyed_rate.statistics().waiting == 1
+        ):
+            time.sleep(0.01)
+        # And a thread holds each limiter's lock.
+        holders = [
+            threading.Thread(target=hold_lock, args=(lock,))
+            for lock in (
+                sem._lock, cap._lock, keyed._lock, rate._engine.lock, keyed_rate._engine.lock
+            )
+        ]
+        for holder in holders:
+            holder.start()
+        ready.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            sem.release()
+            keyed.release("k")
+            now[0] += 1.0
+            print("CHILD", sem.try_acquire(), keyed.try_acquire("k"), cap.available,
+                  rate.try_acquire(), keyed_rate.try_acquire("k"), flush=True)
+            os._exit(0)
+        deadline = time.monotonic() + 15
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                print("CHILD EXIT", os.waitstatus_to_exitcode(status), flush=True)
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                print("CHILD HUNG", flush=True)
+                break
+            time.sleep(0.02)
+        release.set()
+        sem.release()
+        keyed.release("k")
+        now[0] += 10.0
+        for thread in threads + holders:
+            thread.join(10)
+        print("PARENT", all(not t.is_alive() for t in threads + holders), flush=True)
+        """,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "CHILD True True 2 True True" in result.stdout, result.stdout
+    assert "CHILD EXIT 0" in result.stdout
+    assert "PARENT True" in result.stdout

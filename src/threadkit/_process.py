@@ -7,7 +7,8 @@ finds every global in one place and the fork and exit hooks see all of it:
   ``core`` and ``record`` in a pool's worker thread, ``token`` its pool's token,
   ``task_groups`` the stack of ``TaskGroup`` blocks the thread is inside.
 * The live pool engines, weakly held, which interpreter exit waits for and a forked
-  child fails (``register_engine``). The hooks are installed with the first engine.
+  child fails (``register_engine``), and the other objects a forked child must repair
+  (the limiters: ``register_fork_aware``). The hooks are installed on first use.
 * ``exiting``: set once interpreter exit began; pools then refuse work as the stdlib's do.
 * The stack of running ``GracefulShutdown`` blocks (``push_scope`` / ``innermost_scope``),
   with the innermost of which new pools register, and whose token ``process_on`` heeds.
@@ -30,16 +31,14 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 
 from ._locks import new_lock
 from ._waiting import join_interruptibly
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = [
     "Engine",
+    "ForkAware",
     "Scope",
     "group_numbers",
     "hard_exit",
@@ -51,6 +50,7 @@ __all__ = [
     "pop_scope",
     "push_scope",
     "register_engine",
+    "register_fork_aware",
     "take_node_pools",
     "this_thread",
 ]
@@ -77,6 +77,14 @@ class Engine(Protocol):
         """Fail everything the parent's pool had accepted: its threads are not here."""
 
 
+class ForkAware(Protocol):
+    """An object whose locks and queues of waiting threads a forked child must repair
+    (a limiter: the method is private, as it is not part of the limiter's public face)."""
+
+    def _after_fork_in_child(self) -> None:
+        """Replace locks a vanished thread may hold; forget threads that are not here."""
+
+
 # What a new pool needs of the innermost running ``GracefulShutdown`` block: a callable
 # that registers the pool with the block and returns the token the pool's descends from.
 Scope = Callable[[Any], Any]
@@ -89,6 +97,7 @@ exiting = False
 
 _lock = new_lock()  # guards every registry below
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+_fork_aware: weakref.WeakSet[ForkAware] = weakref.WeakSet()
 _hooks_installed = False
 _scopes: list[tuple[Scope, Any]] = []  # (adopt, token) of each running block
 # process_on's pools on this node, by job: made by the first batch that needs one and
@@ -100,9 +109,21 @@ _name_counters: dict[str, int] = {}
 
 def register_engine(engine: Engine) -> None:
     """Remember a live engine (weakly); install the exit and fork hooks on first use."""
-    global _hooks_installed
     with _lock:
         _engines.add(engine)
+    _install_hooks()
+
+
+def register_fork_aware(thing: ForkAware) -> None:
+    """Have a forked child call ``thing._after_fork_in_child()`` (held weakly)."""
+    with _lock:
+        _fork_aware.add(thing)
+    _install_hooks()
+
+
+def _install_hooks() -> None:
+    global _hooks_installed
+    with _lock:
         if _hooks_installed:
             return
         _hooks_installed = True
@@ -120,11 +141,15 @@ def register_engine(engine: Engine) -> None:
 
 
 def _live_engines() -> list[Engine]:
+    return _alive(_engines)
+
+
+def _alive(registry: weakref.WeakSet[Any]) -> list[Any]:
     with _lock:
         while True:
             try:
-                return list(_engines)
-            except RuntimeError:  # an engine was collected mid-copy (no GIL)
+                return list(registry)
+            except RuntimeError:  # one was collected mid-copy (no GIL)
                 continue
 
 
@@ -164,6 +189,8 @@ def _after_fork_in_child() -> None:
     _node_pools = {}  # the parent's pools have no threads here
     for engine in _live_engines():
         engine.after_fork_in_child()
+    for thing in _alive(_fork_aware):
+        thing._after_fork_in_child()
 
 
 def push_scope(scope: Scope, token: Any) -> None:

@@ -23,12 +23,13 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from numbers import Real
 from typing import Any, ClassVar, Final, Generic, Literal, TypeVar, final
 
 import attrs
 
+from . import _process
 from ._cancel import CancelToken, check_wait
 from ._limited import Limited, limited
 from ._locks import new_lock
@@ -199,6 +200,14 @@ class _Engine:
             bucket.sleepers.remove(reservation)
             self.acquired += reservation.n
 
+    def after_fork_in_child(self, buckets: Iterable[_Bucket]) -> None:
+        """In a forked child: a new lock, and the sleepers' tokens back (their threads are
+        not here; only the forking thread is, and it was not sleeping)."""
+        self.lock = new_lock()
+        for bucket in buckets:
+            while bucket.sleepers:
+                self._give_back(bucket, bucket.sleepers[-1])
+
     def _give_back(self, bucket: _Bucket, reservation: _Reservation) -> None:
         # As if the reservation had never been made: the debt shrinks by its tokens and
         # everyone who reserved after it is due n / rate seconds earlier.
@@ -305,6 +314,10 @@ class RateLimiter:
     def __attrs_post_init__(self) -> None:
         self._engine = _Engine(self._rate, self._burst, self._clock, self._wait)
         self._bucket = _Bucket(float(self._burst), self._clock())
+        _process.register_fork_aware(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._engine.after_fork_in_child([self._bucket])
 
     @property
     def rate(self) -> float:
@@ -490,6 +503,10 @@ class KeyedRateLimiter(Generic[K]):
 
     def __attrs_post_init__(self) -> None:
         self._engine = _Engine(self._rate, self._burst, self._clock, self._wait)
+        _process.register_fork_aware(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._engine.after_fork_in_child(list(self._buckets.values()))
 
     @property
     def rate(self) -> float:

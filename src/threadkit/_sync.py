@@ -40,6 +40,7 @@ from typing import (
 
 import attrs
 
+from . import _process
 from ._cancel import CancelToken, check_wait
 from ._limited import Limited, limited
 from ._locks import Lock, new_lock
@@ -119,6 +120,14 @@ class _Permits:
                 self.holders[waiter.owner] = None
             waiter.state = _GRANTED
             waiter.lock.release()
+
+    def forget_waiters(self) -> None:
+        """In a forked child: the queued threads are not here, so nobody waits.
+
+        Nothing was granted to them, so no permit goes with them. The permits held by
+        threads that are not here stay taken (a semaphore cannot tell whose they are).
+        """
+        self.waiters.clear()
 
     def withdraw(self, waiter: _Waiter) -> None:
         """Take ``waiter`` out for good, giving back whatever it was granted."""
@@ -279,6 +288,11 @@ class Semaphore:
 
     def __attrs_post_init__(self) -> None:
         self._permits = _Permits(self._total)
+        _process.register_fork_aware(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = new_lock()  # its holder may have been a thread that is not here
+        self._permits.forget_waiters()
 
     @property
     def total(self) -> int:
@@ -500,6 +514,19 @@ class CapacityLimiter:
 
     def __attrs_post_init__(self) -> None:
         self._permits = _Permits(self._total, self._holders)
+        _process.register_fork_aware(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = new_lock()  # its holder may have been a thread that is not here
+        permits = self._permits
+        permits.forget_waiters()
+        # Unlike a semaphore, the limiter knows its borrowers: the tokens of threads
+        # that are not in the child come back (only the forking thread is here).
+        here = threading.current_thread()
+        for borrower in list(self._holders):
+            if isinstance(borrower, threading.Thread) and borrower is not here:
+                del self._holders[borrower]
+                permits.available += 1
 
     @property
     def total(self) -> int:
@@ -758,6 +785,7 @@ class KeyedLimiter(Generic[K]):
     # name the parameter after the private field); attrs still validates it.
     def __init__(self, limit_per_key: int) -> None:
         self.__attrs_init__(limit_per_key)  # pyright: ignore[reportAttributeAccessIssue]
+        _process.register_fork_aware(self)
 
     @property
     def limit_per_key(self) -> int:
@@ -905,6 +933,12 @@ class KeyedLimiter(Generic[K]):
             f"<threadkit.KeyedLimiter limit_per_key={self._limit_per_key}"
             f" keys={len(self._entries)} at {id(self):#x}>"
         )
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = new_lock()  # its holder may have been a thread that is not here
+        for key, permits in list(self._entries.items()):
+            permits.forget_waiters()
+            self._forget_if_idle(key, permits)
 
     def _forget_if_idle(self, key: K, permits: _Permits) -> None:
         # Called under self._lock after a waiter left without its permit.
