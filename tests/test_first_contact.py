@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -126,7 +127,7 @@ def _item_stops_when_told(started: threading.Semaphore, item: int) -> int:
     return item
 
 
-def _stop(pool: WorkerPool[int, int], how: str) -> None:
+def _stop(pool: WorkerPool[Any, Any], how: str) -> None:
     """Cancel the pool's token the way ``how`` names, then let the pool end."""
     if how == "cancel_futures":
         pool.shutdown(cancel_futures=True, timeout=WAIT)
@@ -151,7 +152,7 @@ def test_map_items_stopped_by_their_own_token_count_as_cancelled(
     chunksize = 3 if kind.endswith("chunked") else 1
     with caplog.at_level(logging.WARNING, logger="threadkit"):
         if kind.startswith("process"):
-            pool: WorkerPool[int, int] = WorkerPool(1, worker=lambda: _StopsWhenTold(started))
+            pool: WorkerPool[Any, Any] = WorkerPool(1, worker=lambda: _StopsWhenTold(started))
             results = pool.process(range(3), chunksize=chunksize, buffersize=None)
         else:
             pool = WorkerPool(1, hooks=seen if kind == "map hooked" else None)
@@ -197,6 +198,7 @@ def test_a_map_item_raising_a_foreign_cancelled_still_fails(chunksize: int) -> N
 COOPERATIVE_TASKS = """
 import threading
 from collections.abc import Iterator
+from typing import Any
 import threadkit
 
 started = threading.Barrier(3)
