@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import gc
 import inspect
 import io
@@ -11,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -105,9 +107,98 @@ def test_hooks_see_a_task_stopped_by_its_token_as_cancelled() -> None:
     assert pool.statistics().cancelled == 1
 
 
+class _StopsWhenTold(threadkit.Worker[int, int]):
+    """A Worker whose ``process`` is ``_item_stops_when_told``."""
+
+    def __init__(self, started: threading.Semaphore) -> None:
+        self.started = started
+
+    def process(self, item: int, /) -> int:
+        return _item_stops_when_told(self.started, item)
+
+
+def _item_stops_when_told(started: threading.Semaphore, item: int) -> int:
+    """A map item that checks its token the documented way, once it is cancelled."""
+    started.release()
+    token = threadkit.current_token()
+    assert token is not None
+    assert token.wait(WAIT), "the pool's token was never cancelled"
+    token.raise_if_cancelled()
+    return item
+
+
+def _stop(pool: WorkerPool[Any, Any], how: str) -> None:
+    """Cancel the pool's token the way ``how`` names, then let the pool end."""
+    if how == "cancel_futures":
+        pool.shutdown(cancel_futures=True, timeout=WAIT)
+    elif how == "shutdown_now":
+        pool.shutdown_now(timeout=WAIT)
+    else:
+        pool.cancel_token.cancel("stop")
+    pool.shutdown(timeout=WAIT)
+
+
+@pytest.mark.parametrize("how", ["cancel_futures", "shutdown_now", "cancel_token"])
+@pytest.mark.parametrize(
+    "kind", ["map", "map chunked", "map_unordered", "process", "process chunked", "map hooked"]
+)
+def test_map_items_stopped_by_their_own_token_count_as_cancelled(
+    kind: str, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Map items that raise Cancelled for the pool's cancelled token are cancellations:
+    counted as cancelled, not failed, reported to task_cancelled, and not logged."""
+    started = threading.Semaphore(0)
+    seen = _Seen()
+    chunksize = 3 if kind.endswith("chunked") else 1
+    with caplog.at_level(logging.WARNING, logger="threadkit"):
+        if kind.startswith("process"):
+            pool: WorkerPool[Any, Any] = WorkerPool(1, worker=lambda: _StopsWhenTold(started))
+            results = pool.process(range(3), chunksize=chunksize, buffersize=None)
+        else:
+            pool = WorkerPool(1, hooks=seen if kind == "map hooked" else None)
+            work = functools.partial(_item_stops_when_told, started)
+            if kind == "map_unordered":
+                results = pool.map_unordered(work, range(3), buffersize=None)
+            else:
+                results = pool.map(work, range(3), chunksize=chunksize)
+        assert started.acquire(timeout=WAIT)  # item 0 runs; the others wait their turn
+        _stop(pool, how)
+        stats = pool.statistics()
+        # What the consumer sees is unchanged: the Cancelled an item raised (or the
+        # CancelledError of an item the shutdown dropped, which unordered may meet first).
+        with pytest.raises(threadkit.Cancelled if kind != "map_unordered" else Exception) as info:
+            next(results)
+        assert isinstance(info.value, threadkit.Cancelled | cf.CancelledError)
+    assert (stats.submitted, stats.completed, stats.failed, stats.cancelled) == (3, 0, 0, 3)
+    assert stats.queued == stats.busy == 0
+    if kind == "map hooked":
+        assert seen.failed == []
+        assert len(seen.cancelled) == 3
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+@pytest.mark.parametrize("chunksize", [1, 3])
+def test_a_map_item_raising_a_foreign_cancelled_still_fails(chunksize: int) -> None:
+    """A map item's Cancelled from a token it made itself is an ordinary failure."""
+
+    def work(item: int) -> int:
+        if item == 1:
+            _raises_a_foreign_cancelled()
+        return item
+
+    with WorkerPool(1) as pool:
+        results = pool.map(work, range(3), chunksize=chunksize)
+        assert next(results) == 0
+        with pytest.raises(threadkit.Cancelled):
+            next(results)
+    stats = pool.statistics()
+    assert (stats.completed, stats.failed, stats.cancelled) == (2, 1, 0)
+
+
 COOPERATIVE_TASKS = """
 import threading
 from collections.abc import Iterator
+from typing import Any
 import threadkit
 
 started = threading.Barrier(3)

@@ -116,8 +116,8 @@ def stopped_by_own_token(exc: BaseException, ctx: Context) -> bool:
     """Whether a task that raised ``exc`` stopped because its own token was cancelled.
 
     Call it in the worker thread after the task raised; ``ctx`` is the context the task
-    ran in, so the token is the one its own ``current_token()`` returned. Such a task is
-    a cancellation the user asked for (a shutdown with cancellation, a
+    ran in, so the token is the one its own ``current_token()`` returned. Such a task
+    (or map item) is a cancellation the user asked for (a shutdown with cancellation, a
     ``GracefulShutdown``), not a failure: the pool counts it as cancelled and does not
     log its exception as unretrieved. A ``Cancelled`` from any other token (one the task
     made itself, say) is an ordinary failure.

@@ -1119,9 +1119,10 @@ def _work_loop(core: Core, ws: WorkerRecord) -> None:
                 ws.task = run
                 ws.items = len(chunk[1])
                 ws.started = time.monotonic()
-                completed, failed = run.run_chunk(chunk, ws.instance)
+                completed, failed, cancelled = run.run_chunk(chunk, ws.instance)
                 ws.completed += completed
                 ws.failed += failed
+                ws.cancelled += cancelled
                 ws.task = None
                 chunk = run.claim()
             del run, chunk

@@ -14,6 +14,9 @@ Guarantees:
     * Closing the iterator, or dropping it after iteration began, cancels the items that
       have not started; dropping it before the first ``next()`` cancels nothing, so a
       ``map`` called only for its side effects still runs every item.
+    * An item that stops by raising ``Cancelled`` for its own cancelled token (the pool's,
+      cancelled by a shutdown) counts as cancelled in the pool's statistics, as a task
+      does, and hooks see it as cancelled; its consumer still gets that ``Cancelled``.
 
 No Python-level lock is shared: ``pending`` is touched only with single atomic deque
 operations, and outcomes reach the consumer through a ``SimpleQueue`` (C-level, and
@@ -32,6 +35,7 @@ from concurrent.futures import CancelledError
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, TypeVar
 
+from ._cancel import stopped_by_own_token
 from ._hooks import emit
 from ._reports import TaskEvent, describe_callable
 from ._waiting import get_interruptibly
@@ -160,14 +164,18 @@ class MapRun:
                 chunks.append(popleft())
         return chunks
 
-    def run_chunk(self, chunk: Chunk, worker: Any) -> tuple[int, int]:
-        """Run ``chunk`` in the calling worker; return (completed, failed) counts.
+    def run_chunk(self, chunk: Chunk, worker: Any) -> tuple[int, int, int]:
+        """Run ``chunk`` in the calling worker; return (completed, failed, cancelled) counts.
 
         ``worker`` is the thread's Worker object (or ``None``); it runs ``PROCESS`` runs.
         A chunk of several items runs in one copy of the caller's context, its calls made
         from C (``map`` consumed by ``list.extend``), which is what makes a large
         ``chunksize`` cheap; an item that raises leaves the items before it done, and the
         same iterator carries on with the items after it.
+
+        An item that raised ``Cancelled`` for its own cancelled token is counted as
+        cancelled, as a task is (``stopped_by_own_token``); it is looked at only on the
+        exception path. The consumer still gets the ``Cancelled`` it raised.
         """
         start, calls = chunk
         fn = self.fn
@@ -179,28 +187,33 @@ class MapRun:
             return self._run_hooked(start, calls, fn, worker)
         if len(calls) == 1:  # the common case (chunksize=1): no Batch for one outcome
             args = calls[0] if self.spread else (calls[0],)
+            ctx = self.ctx.copy()
             try:
-                self.out.put((start, OK, self.ctx.copy().run(fn, *args)))
+                self.out.put((start, OK, ctx.run(fn, *args)))
             except BaseException as exc:
                 if worker is not None and isinstance(exc, Exception):
                     worker._tk_on_error(args[0], exc)
                 self.out.put((start, FAILED, exc))
                 if self.progress is not None:
                     self.report(0, 1)
-                return 0, 1
+                if stopped_by_own_token(exc, ctx):
+                    return 0, 0, 1
+                return 0, 1, 0
             if self.progress is not None:
                 self.report(1, 0)
-            return 1, 0
+            return 1, 0, 0
         values: list[Any] = []
         errors: dict[int, Error] | None = None
+        cancelled = 0
         todo = itertools.starmap(fn, calls) if self.spread else map(fn, calls)
-        run_in_context = self.ctx.copy().run
+        ctx = self.ctx.copy()
+        run_in_context = ctx.run
         extend = values.extend
         while True:
             try:
                 run_in_context(extend, todo)
             except BaseException as exc:
-                error: Error = exc
+                error: BaseException = exc
             else:
                 if len(values) == len(calls):
                     break
@@ -210,6 +223,8 @@ class MapRun:
             offset = len(values)
             if worker is not None and isinstance(error, Exception):
                 worker._tk_on_error(self.args(calls[offset])[0], error)
+            if stopped_by_own_token(error, ctx):
+                cancelled += 1
             values.append(None)
             if errors is None:
                 errors = {}
@@ -218,7 +233,7 @@ class MapRun:
         failed = 0 if errors is None else len(errors)
         if self.progress is not None:
             self.report(len(calls) - failed, failed)
-        return len(calls) - failed, failed
+        return len(calls) - failed, failed - cancelled, cancelled
 
     def report(self, completed: int, failed: int) -> None:
         """Advance the progress display as items complete."""
@@ -243,15 +258,21 @@ class MapRun:
 
     def _run_hooked(
         self, start: int, calls: list[Any], fn: Callable[..., Any], worker: Any
-    ) -> tuple[int, int]:
-        """``run_chunk`` for a pool with hooks: the same, one item at a time, reported."""
+    ) -> tuple[int, int, int]:
+        """``run_chunk`` for a pool with hooks: the same, one item at a time, reported.
+
+        An item stopped by its own token is reported to ``task_cancelled`` (with its
+        duration and exception), as a task is.
+        """
         hooks = self.hooks
         assert hooks is not None
-        run_in_context = self.ctx.copy().run
+        ctx = self.ctx.copy()
+        run_in_context = ctx.run
         thread = threading.current_thread().name
         shown, map_id = self.event_fn, self.map_id
         values: list[Any] = []
         errors: dict[int, Error] = {}
+        cancelled = 0
         for index, call in enumerate(calls, start):
             args = self.args(call)
             if hooks.started is not None:
@@ -262,9 +283,13 @@ class MapRun:
             except BaseException as exc:
                 if worker is not None and isinstance(exc, Exception):
                     worker._tk_on_error(args[0], exc)
-                if hooks.failed is not None:
+                own = stopped_by_own_token(exc, ctx)  # as in run_chunk
+                if own:
+                    cancelled += 1
+                method = hooks.cancelled if own else hooks.failed
+                if method is not None:
                     elapsed = time.monotonic() - started
-                    emit(hooks.failed, TaskEvent(index, shown, thread, elapsed, exc, map_id))
+                    emit(method, TaskEvent(index, shown, thread, elapsed, exc, map_id))
                 errors[index - start] = exc
                 value = None
             else:
@@ -275,7 +300,7 @@ class MapRun:
         self.out.put(Batch(start, values, errors or None))
         if self.progress is not None:
             self.report(len(calls) - len(errors), len(errors))
-        return len(calls) - len(errors), len(errors)
+        return len(calls) - len(errors), len(errors) - cancelled, cancelled
 
     def emit_unstarted(self, chunks: list[Chunk], error: BaseException | None = None) -> None:
         """Report items that will never start (pools with hooks): cancelled, or failed
