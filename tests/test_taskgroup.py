@@ -771,7 +771,9 @@ def test_a_queued_task_cancelled_by_its_owner_is_counted_once_and_never_runs() -
             assert queued.cancel()  # again: nothing changes
             gate.open()
         assert pool.statistics().cancelled == 1
-    assert first.done() and queued.cancelled() and not ran.is_set()
+    assert first.done()
+    assert queued.cancelled()
+    assert not ran.is_set()
     stats = tg.statistics()
     assert (stats.submitted, stats.completed, stats.cancelled) == (2, 1, 1)
 
@@ -800,9 +802,8 @@ def test_a_pool_that_breaks_fails_the_groups_task_instead_of_hanging_the_exit(
 
 def test_a_failed_task_is_not_logged_as_unretrieved(caplog: pytest.LogCaptureFixture) -> None:
     """The exit raises a task's failure: its future never logs it as lost."""
-    with WorkerPool(1) as pool, expect(ExceptionGroup):
-        with TaskGroup(pool) as tg:
-            tg.submit(fail)
+    with WorkerPool(1) as pool, expect(ExceptionGroup), TaskGroup(pool) as tg:
+        tg.submit(fail)
     assert pool.statistics().failed == 1
     gc.collect()
     assert "never retrieved" not in caplog.text
