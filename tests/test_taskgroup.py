@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import gc
 import os
 import selectors
 import signal
@@ -755,6 +756,57 @@ def test_submit_to_a_shut_down_pool_raises_and_counts_nothing() -> None:
     with TaskGroup(pool) as tg, expect(threadkit.PoolShutDown):
         tg.submit(int)
     assert tg.statistics().submitted == 0
+
+
+def test_a_queued_task_cancelled_by_its_owner_is_counted_once_and_never_runs() -> None:
+    """Cancelling the future of a task waiting in the pool counts it cancelled; exit returns."""
+    gate = Gate()
+    ran = threading.Event()
+    with WorkerPool(1) as pool:
+        with TaskGroup(pool) as tg:
+            first = tg.submit(gate)
+            assert gate.started.wait(WAIT)
+            queued = tg.submit(ran.set)
+            assert queued.cancel()
+            assert queued.cancel()  # again: nothing changes
+            gate.open()
+        assert pool.statistics().cancelled == 1
+    assert first.done()
+    assert queued.cancelled()
+    assert not ran.is_set()
+    stats = tg.statistics()
+    assert (stats.submitted, stats.completed, stats.cancelled) == (2, 1, 1)
+
+
+def raise_os_error() -> None:
+    raise OSError("no setup")
+
+
+def test_a_pool_that_breaks_fails_the_groups_task_instead_of_hanging_the_exit(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A task a broken pool will never run is a failure of the group, not a task forever live."""
+    pool: WorkerPool[Any, Any] = WorkerPool(1, initializer=raise_os_error)
+    try:
+        with expect(ExceptionGroup) as info, TaskGroup(pool) as tg:
+            fut = tg.submit(int, "1")
+    finally:
+        pool.shutdown()
+    (error,) = info.value.exceptions
+    assert isinstance(error, threadkit.BrokenPool)
+    assert fut.exception(0) is error
+    stats = tg.statistics()
+    assert (stats.group_cancelled, stats.failed) == (True, 1)
+    assert "initializer failed" in caplog.text
+
+
+def test_a_failed_task_is_not_logged_as_unretrieved(caplog: pytest.LogCaptureFixture) -> None:
+    """The exit raises a task's failure: its future never logs it as lost."""
+    with WorkerPool(1) as pool, expect(ExceptionGroup), TaskGroup(pool) as tg:
+        tg.submit(fail)
+    assert pool.statistics().failed == 1
+    gc.collect()
+    assert "never retrieved" not in caplog.text
 
 
 # -- Ctrl-C in a real interpreter ---------------------------------------------------------

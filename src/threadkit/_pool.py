@@ -38,6 +38,7 @@ from ._map import MapIterator, MapRun
 from ._process import innermost_scope, register_engine
 from ._progress import ProgressArg, check_progress, make_progress
 from ._reports import PoolStatistics, ShutdownReport, WorkerSnapshot, describe_callable
+from ._tasks import Task
 from ._validate import check_buffersize, check_int, check_timeout
 from ._worker import PROCESS, In, Out, Worker
 
@@ -284,6 +285,22 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         fut: TaskFuture[T] = TaskFuture()
         core.submit((fut, fn, args, kwargs, contextvars.copy_context()))
         return fut
+
+    def _tk_entry_sink(self) -> Callable[[Task], object] | None:
+        """For ``TaskGroup``: what takes ready task entries, if this pool runs them as given.
+
+        An entry ``(future, fn, args, kwargs, context)`` given to the returned callable is
+        accepted or refused (raising) as ``submit`` accepts its own, and runs ``fn`` in
+        ``context`` untouched; its future is claimed and settled only through
+        ``_tk_start``, ``_tk_finish``, ``_tk_fail``, ``_tk_fail_unstarted`` and
+        ``cancel``, which a future subclass may extend. ``None`` where that does not
+        hold: with hooks (they make the futures) or a bounded queue (a task run inline
+        by its overflow policy gets the pool's token bound in its context).
+        """
+        core = self._core
+        if core.hooks is not None or core.max_queue is not None:
+            return None
+        return core.submit
 
     def try_submit(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs

@@ -5,6 +5,14 @@ and keeps ``live``, the futures of its tasks that have not ended. Its token is w
 ``current_token()`` returns inside its tasks; cancelling the group cancels the token,
 and a callback on the token cancels every task that has not started.
 
+How a task reaches its pool: without ``limit``, a ``WorkerPool`` without hooks or a
+bounded queue takes the group's task entry as its own (``WorkerPool._tk_entry_sink``):
+one future, a ``_GroupFuture``, whose ``_tk_finish``/``_tk_fail``/``_tk_cancelled``
+do the group's part as the worker settles it, and the call itself runs in a context
+copy made at submit with the group's token bound. Everywhere else (``limit``, other
+executors, pools with hooks or a bounded queue) the pool runs a ``_GroupTask`` that
+wraps the call and settles the group's own future; the pool's future is not used.
+
 The hot path takes no lock that the submitter and the workers share (such a lock, taken
 by every task's end, made a convoy costing more than the rest of the group's work).
 ``live`` is a dict: adding a future and ``pop(fut, False)`` are each one atomic
@@ -56,6 +64,7 @@ from ._locks import new_lock
 from ._pool import WorkerPool
 from ._process import group_numbers, this_thread
 from ._reports import describe_callable
+from ._tasks import Task
 from ._validate import check_int, check_timeout
 from ._waiting import wait_condition_interruptibly
 
@@ -245,6 +254,7 @@ class TaskGroup:
         self._unlink: list[Callable[[], None]] = []
         self._own_deadline = False
         self._bind_in_task = False
+        self._sink: Callable[[Task], object] | None = None  # a WorkerPool's entry intake
         self._early_cancel: tuple[object] | None = None  # cancel() before __enter__
 
         self._lock = new_lock()
@@ -288,6 +298,10 @@ class TaskGroup:
         # thread, and other executors run tasks in their threads' own contexts: those
         # get a copy made at submit.
         self._bind_in_task = isinstance(pool, WorkerPool) and self._limit is None
+        # Without limit, a WorkerPool that runs entries as given takes the group's own
+        # (see _GroupFuture): no second future, no wrapper around the task.
+        if self._bind_in_task and isinstance(pool, WorkerPool):
+            self._sink = pool._tk_entry_sink()
         links: list[CancelToken] = []
         if isinstance(pool, WorkerPool) and pool.cancel_token is not parent:
             links.append(pool.cancel_token)
@@ -350,17 +364,28 @@ class TaskGroup:
         """
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, got {fn!r}")
-        fut: TaskFuture[T] = TaskFuture()
         state = self._state
         if state is not _OPEN and state is not _EXITING:
             with self._lock:
                 raise self._closed_error()
-        ctx: contextvars.Context | None = None
-        if not self._bind_in_task:
+        sink = self._sink
+        fut: TaskFuture[T]
+        ctx: contextvars.Context | None
+        if sink is not None:
+            # The pool takes the task entry itself: one future, run as the pool's own.
+            group_fut: _GroupFuture[T] = _GroupFuture()
+            group_fut._tk_group = self
+            fut = group_fut
             ctx = contextvars.copy_context()
             ctx.run(bind_token, self._token_)
-            if self._limit is not None:
-                return self._submit_limited(fut, (fut, fn, args, kwargs, ctx))
+        else:
+            fut = TaskFuture()
+            ctx = None
+            if not self._bind_in_task:
+                ctx = contextvars.copy_context()
+                ctx.run(bind_token, self._token_)
+                if self._limit is not None:
+                    return self._submit_limited(fut, (fut, fn, args, kwargs, ctx))
         tally = getattr(self._local, "tally", None) or self._tally()
         tally.submitted += 1
         if not self._cancelled:
@@ -369,10 +394,14 @@ class TaskGroup:
             # Published, then the flags read again: the cancel callback and __exit__
             # write their flag, then read ``live``, so one of the two sees the other.
             if not (self._cancelled or self._state is _CLOSED):
-                executor = self._executor
-                assert executor is not None
                 try:
-                    executor.submit(_GroupTask((self, fut, fn, args, kwargs, ctx)))
+                    if sink is None:
+                        executor = self._executor
+                        assert executor is not None
+                        executor.submit(_GroupTask((self, fut, fn, args, kwargs, ctx)))
+                    else:
+                        assert ctx is not None
+                        sink((fut, fn, args, kwargs, ctx))
                 except BaseException as exc:
                     self._refused(fut, exc, tally)
                     raise
@@ -808,6 +837,38 @@ class _GroupTask(tuple[Any, ...]):
         live = group._live
         if live.pop(fut, False) and (group._limit is not None or (not live and group._waiter)):
             group._place_freed()
+
+
+class _GroupFuture(TaskFuture[T]):
+    """The future of a task the pool runs as its own entry (no limit, a plain WorkerPool).
+
+    The pool's worker settles it through the methods below, which also do the group's
+    part that ``_GroupTask`` does for other pools: a failure is recorded and cancels the
+    group before the future resolves, and the task leaves ``live`` after it resolved.
+    A cancellation (by its owner, the group, or the pool's shutdown) counts it at once.
+    """
+
+    _tk_group: TaskGroup
+
+    def _tk_finish(self, result: T) -> None:
+        TaskFuture._tk_finish(self, result)
+        group = self._tk_group
+        live = group._live
+        if live.pop(self, False) and not live and group._waiter:
+            group._place_freed()
+
+    def _tk_fail(self, exc: BaseException, fn: object, log_unretrieved: bool) -> None:
+        # Never logged as unretrieved: the group's exit raises it (or it was a cancellation).
+        self._tk_group._raised(self, exc)
+
+    def _tk_fail_unstarted(self, exc: BaseException) -> bool:
+        if not self._tk_start():
+            return False
+        self._tk_group._raised(self, exc)  # a broken pool: a failure of the task
+        return True
+
+    def _tk_cancelled(self) -> None:
+        self._tk_group._ended(self, _CANCELLED)
 
 
 def _is_cancellation(exc: BaseException, token: CancelToken) -> bool:
