@@ -782,13 +782,19 @@ def raise_os_error() -> None:
     raise OSError("no setup")
 
 
+@pytest.mark.parametrize(
+    ("pool_kwargs", "limit"),
+    [({}, None), ({}, 1), ({"max_queue": 4}, None), ({"hooks": threadkit.PoolHooks()}, None)],
+    ids=["plain", "limit", "bounded-queue", "hooks"],
+)
 def test_a_pool_that_breaks_fails_the_groups_task_instead_of_hanging_the_exit(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, pool_kwargs: dict[str, Any], limit: int | None
 ) -> None:
-    """A task a broken pool will never run is a failure of the group, not a task forever live."""
-    pool: WorkerPool[Any, Any] = WorkerPool(1, initializer=raise_os_error)
+    """A task a broken pool will never run is a failure of the group, not a task forever
+    live: whether the pool takes the group's entry itself or runs the group's wrapper."""
+    pool: WorkerPool[Any, Any] = WorkerPool(1, initializer=raise_os_error, **pool_kwargs)
     try:
-        with expect(ExceptionGroup) as info, TaskGroup(pool) as tg:
+        with expect(ExceptionGroup) as info, TaskGroup(pool, limit=limit) as tg:
             fut = tg.submit(int, "1")
     finally:
         pool.shutdown()
@@ -798,6 +804,27 @@ def test_a_pool_that_breaks_fails_the_groups_task_instead_of_hanging_the_exit(
     stats = tg.statistics()
     assert (stats.group_cancelled, stats.failed) == (True, 1)
     assert "initializer failed" in caplog.text
+
+
+def test_tasks_a_stdlib_pool_cancels_at_shutdown_end_cancelled() -> None:
+    """``shutdown(cancel_futures=True)`` on another executor cancels the queued tasks the
+    group handed it: they count as cancelled, never run, and the exit returns."""
+    gate = Gate()
+    ran = threading.Event()
+    stdlib = cf.ThreadPoolExecutor(1)
+    try:
+        with TaskGroup(stdlib) as tg:
+            tg.submit(gate)
+            assert gate.started.wait(WAIT)
+            queued = tg.submit(ran.set)
+            stdlib.shutdown(wait=False, cancel_futures=True)
+            gate.open()
+    finally:
+        stdlib.shutdown()
+    assert queued.cancelled()
+    assert not ran.is_set()
+    stats = tg.statistics()
+    assert (stats.submitted, stats.completed, stats.cancelled) == (2, 1, 1)
 
 
 def test_a_failed_task_is_not_logged_as_unretrieved(caplog: pytest.LogCaptureFixture) -> None:

@@ -52,7 +52,7 @@ import contextvars
 import threading
 import time
 from collections import deque
-from concurrent.futures import CancelledError, Executor, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Executor, Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, final
 
 import attrs
@@ -398,7 +398,7 @@ class TaskGroup:
                     if sink is None:
                         executor = self._executor
                         assert executor is not None
-                        executor.submit(_GroupTask((self, fut, fn, args, kwargs, ctx)))
+                        _hand(executor, _GroupTask((self, fut, fn, args, kwargs, ctx)))
                     else:
                         assert ctx is not None
                         sink((fut, fn, args, kwargs, ctx))
@@ -452,7 +452,7 @@ class TaskGroup:
         executor = self._executor
         assert executor is not None
         try:
-            executor.submit(_GroupTask((self, *entry)))
+            _hand(executor, _GroupTask((self, *entry)))
         except BaseException as exc:
             self._refused(fut, exc, tally)
             raise
@@ -547,7 +547,7 @@ class TaskGroup:
                 fut = entry[0]
                 if not fut.cancelled():
                     try:
-                        executor.submit(_GroupTask((self, *entry)))
+                        _hand(executor, _GroupTask((self, *entry)))
                     except BaseException as exc:
                         if fut._tk_start():  # never started: the pool refused it, it fails
                             self._raised(fut, exc)
@@ -837,6 +837,32 @@ class _GroupTask(tuple[Any, ...]):
         live = group._live
         if live.pop(fut, False) and (group._limit is not None or (not live and group._waiter)):
             group._place_freed()
+
+    def settle_unrun(self, pool_fut: Future[Any]) -> None:
+        """The pool's future ended: settle the task if the pool never ran it.
+
+        A pool fails its futures without running them when it breaks, and cancels them
+        when it is shut down with ``cancel_futures=True``; the group's future would
+        then stay pending and the block's exit wait for it forever. Called runs never
+        raise, so a pool future that failed or was cancelled means "never ran".
+        """
+        if pool_fut.cancelled():
+            exc: BaseException | None = None
+        else:
+            exc = pool_fut.exception()
+            if exc is None:
+                return  # it ran, and settled itself
+        group, fut = self[0], self[1]
+        if exc is not None and fut._tk_start():
+            group._raised(fut, exc)  # a broken pool: a failure of the task
+        else:
+            fut.cancel()
+            group._ended(fut, _CANCELLED)
+
+
+def _hand(executor: Executor, task: _GroupTask) -> None:
+    """Submit ``task``; if its pool never runs it, its done callback settles it."""
+    executor.submit(task).add_done_callback(task.settle_unrun)
 
 
 class _GroupFuture(TaskFuture[T]):
