@@ -583,3 +583,92 @@ def test_limiters_inherited_across_fork_neither_hang_nor_lose_permits() -> None:
     assert "CHILD True True 2 True True" in result.stdout, result.stdout
     assert "CHILD EXIT 0" in result.stdout
     assert "PARENT True" in result.stdout
+
+
+SUBMIT_AT_EVERY_POINT = r"""
+import sys, threading, time
+import threadkit
+
+PATHS = tuple(f"threadkit/{name}.py" for name in (
+    "_core", "_pool", "_threads", "_worker", "_futures", "_tasks", "_process", "_locks"
+))
+
+def interrupted_at(k, fn):
+    # Run fn with a KeyboardInterrupt raised at the k-th place in threadkit's code where
+    # a signal handler could run: entering a Python function, or right after a call into
+    # C returned (the stdlib's own windows, e.g. in Condition.__enter__, are not ours).
+    count = 0
+    def profiler(frame, event, arg):
+        nonlocal count
+        if event in ("call", "c_return") and frame.f_code.co_filename.endswith(PATHS):
+            count += 1
+            if count == k:
+                raise KeyboardInterrupt
+    sys.setprofile(profiler)
+    try:
+        return ("returned", fn())
+    except KeyboardInterrupt:
+        return ("interrupted", None)
+    finally:
+        sys.setprofile(None)
+
+problems = []
+
+def scenario(name, make, prepare):
+    for k in range(1, 400):
+        pool = make()
+        prepare(pool)
+        ran = threading.Event()
+        kind, _ = interrupted_at(k, lambda: pool.submit(ran.set))
+        report = pool.shutdown(wait=True, timeout=10)
+        s = pool.statistics()
+        if report.timed_out:
+            problems.append(f"{name} at point {k}: shutdown timed out")
+        if s.submitted != s.completed + s.failed + s.cancelled or s.queued or s.busy:
+            problems.append(f"{name} at point {k}: {s}")
+        if kind == "returned":
+            if not ran.is_set():
+                problems.append(f"{name} at point {k}: accepted, never ran")
+            return k
+
+def warm_idle(pool):
+    pool.submit(abs, 1).result()
+    deadline = time.monotonic() + 10
+    while pool.statistics().idle == 0 and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+def busy(pool):
+    started = threading.Barrier(2)
+    pool.submit(lambda: (started.wait(10), time.sleep(0.05)))
+    started.wait(10)
+
+points = [
+    scenario("start a worker", lambda: threadkit.WorkerPool(2), lambda p: None),
+    scenario("hand to an idle worker", lambda: threadkit.WorkerPool(2), warm_idle),
+    scenario("queue", lambda: threadkit.WorkerPool(1), busy),
+    scenario("bounded, start", lambda: threadkit.WorkerPool(2, max_queue=2), lambda p: None),
+    scenario("bounded, queue", lambda: threadkit.WorkerPool(1, max_queue=2), busy),
+]
+print("POINTS", points, flush=True)
+print("PROBLEMS", problems, flush=True)
+"""
+
+
+@pytest.mark.skipif(
+    sys.version_info >= (3, 12),
+    reason="the profile hook's c_return events stand for the points a signal handler can"
+    " run only before 3.12 (sys.monitoring reports them elsewhere)",
+)
+def test_a_ctrl_c_at_any_point_of_submit_keeps_the_books_and_the_exit() -> None:
+    """A KeyboardInterrupt raised at each point of ``submit`` where a signal handler could
+    run (injected by a profile hook, in a child interpreter), on every path a task takes
+    into the pool: afterwards the pool shuts down promptly and its statistics add up.
+
+    Regression: an interrupt right after a task was queued, or after a worker was
+    started for it, left ``submitted`` short (``submitted=1 completed=2``), and one after
+    the start left a worker the shutdown did not wait for.
+    """
+    result = run_script(SUBMIT_AT_EVERY_POINT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "PROBLEMS []" in result.stdout, result.stdout
+    assert "None" not in result.stdout.split("POINTS")[1].splitlines()[0], result.stdout

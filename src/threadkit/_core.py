@@ -246,29 +246,40 @@ class Core:
         return err
 
     def submit(self, entry: Task, *, try_only: bool = False) -> bool:
-        """Accept a task entry or raise; ``False`` if ``try_only`` and the queue is full."""
-        slots = self.slots
-        if slots is not None:
-            token: object = _NO_PLACE
-            with contextlib.suppress(queue.Empty):
-                token = slots.get_nowait()
-            if token is _NO_PLACE and self.unissued:  # (a hint: checked again below)
-                token = self._issue_place()
-            if token is not _NO_PLACE:
-                self._accept_with(token, entry)
-                return True
-            # The queue is full (outside the except block: errors raised from here on
-            # should not carry a queue.Empty as their context).
-            if self._spawn_for(entry):
-                return True  # a new worker takes it directly: the queue is not involved
-            if try_only:
-                with self.lock:
-                    self.check_open()
-                    self.rejected += 1
-                return False
-            return self._overflow(entry)
-        self._accept(entry)
-        return True
+        """Accept a task entry or raise; ``False`` if ``try_only`` and the queue is full.
+
+        An ``Exception`` means the entry was not accepted. An interrupt (Ctrl-C) may land
+        after it was: its future is then cancelled, so a task whose ``submit`` raised
+        never starts, unless a worker had started it already (see "Ctrl-C inside submit"
+        in the guarantees page).
+        """
+        try:
+            slots = self.slots
+            if slots is not None:
+                token: object = _NO_PLACE
+                with contextlib.suppress(queue.Empty):
+                    token = slots.get_nowait()
+                if token is _NO_PLACE and self.unissued:  # (a hint: checked again below)
+                    token = self._issue_place()
+                if token is not _NO_PLACE:
+                    self._accept_with(token, entry)
+                    return True
+                # The queue is full (outside the except block: errors raised from here on
+                # should not carry a queue.Empty as their context).
+                if self._spawn_for(entry):
+                    return True  # a new worker takes it directly: the queue is not involved
+                if try_only:
+                    with self.lock:
+                        self.check_open()
+                        self.rejected += 1
+                    return False
+                return self._overflow(entry)
+            self._accept(entry)
+            return True
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                entry[0].cancel()
+            raise
 
     def _issue_place(self) -> object:
         """A queue place never used before, if any is left; else ``_NO_PLACE``.
@@ -348,8 +359,10 @@ class Core:
                     slots.put(True)
                 self._spawn(entry)  # if this raises, the task was never accepted
             else:
-                self.tasks.put(entry)
+                # Counted first: no signal handler runs between the two, and one that
+                # runs after the put finds the books right.
                 self.submitted += 1
+                self.tasks.put(entry)
 
     def _overflow(self, entry: Task) -> bool:
         """Apply the overflow policy: the bounded queue has no free place."""
@@ -609,7 +622,7 @@ class Core:
     def _spawn(self, first: object) -> None:
         """Start a worker whose first entry is ``first`` (lock held); raises on failure.
 
-        A task given as ``first`` is counted as submitted once its thread runs.
+        A task given as ``first`` is counted as submitted if its thread runs.
         """
         # A prefix of the pool's own is unique already: its workers are numbered by the
         # pool, and no process-wide counter keeps an entry for every pool ever made.
@@ -624,25 +637,25 @@ class Core:
         # would keep it (and its result) alive for the thread's whole life.
         thread = threading.Thread(target=worker_main, args=(self, ws), name=ws.name, daemon=True)
         ws.thread = thread
-        self.workers.add(ws)
+        # Counted before the start, with no point between where a signal handler runs:
+        # an interrupt anywhere in start() finds the books right for a thread that runs,
+        # and the except clause takes the counts back for one that does not.
+        task = type(first) is tuple
         self.alive += 1
+        self.next_index += 1
+        if task:
+            self.submitted += 1
         try:
+            self.workers.add(ws)
             thread.start()
         except BaseException:
             if not started_anyway(thread):
                 self.workers.discard(ws)
                 self.alive -= 1
-                raise
-            # A Ctrl-C hit start() while it waited for a thread that does run: keep the
-            # worker's records and its task's count right, then let the interrupt go on.
-            self._count_spawned(first)
+                self.next_index -= 1
+                if task:
+                    self.submitted -= 1
             raise
-        self._count_spawned(first)
-
-    def _count_spawned(self, first: object) -> None:
-        self.next_index += 1
-        if type(first) is tuple:
-            self.submitted += 1
 
     def wait_for_work(self, ws: WorkerRecord) -> Any:
         """Wait for an entry, the queue having looked empty; ``_RETIRE`` or ``_STOP`` to exit.
