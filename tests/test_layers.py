@@ -41,9 +41,10 @@ FLOORS: dict[str, int] = {
     "_worker": 4,
     "_limited": 4,
     "_aio": 4,
-    # 5: map runs and the limiters
+    # 5: map runs, running a task, looking at workers, and the limiters
     "_map": 5,
     "_tasks": 5,
+    "_watchdog": 5,
     "_sync": 5,
     "_ratelimit": 5,
     # 6: the engine; 7: its face; 8: what stands on pools

@@ -74,13 +74,11 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import itertools
 import logging
 import queue
 import threading
 import time
-import traceback
 import weakref
 from collections import deque
 from concurrent.futures import CancelledError
@@ -91,7 +89,7 @@ from ._cancel import CancelToken, task_token
 from ._compat import in_event_loop
 from ._errors import BrokenPool, PoolShutDown, QueueFull, SubmitTimeout
 from ._futures import TaskFuture
-from ._hooks import HookedFuture, HookSet, PoolHooks, emit, hook_raised, new_event
+from ._hooks import HookedFuture, HookSet, PoolHooks, emit, submit_hooked
 from ._locks import new_lock
 from ._map import Chunk, MapRun, count
 from ._process import pool_numbers, this_thread
@@ -101,12 +99,12 @@ from ._reports import (
     ShutdownReport,
     TaskEvent,
     WorkerSnapshot,
-    describe_callable,
 )
 from ._tasks import Task, run_task
 from ._text import format_seconds
-from ._threads import current_frames, set_os_thread_name, started_anyway, unique_name
+from ._threads import set_os_thread_name, started_anyway, unique_name
 from ._waiting import get_interruptibly, join_interruptibly
+from ._watchdog import snapshot_workers, watch
 from ._worker import FAILED, PROCESS, WorkerRecord, start_worker, stop_worker
 
 if TYPE_CHECKING:
@@ -547,35 +545,18 @@ class Core:
     def submit_hooked(
         self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, try_only: bool = False
     ) -> HookedFuture[Any] | None:
-        """``submit`` for a pool with hooks: make the task's numbered future, report the
-        task, and report it cancelled if it is refused (then return ``None``, if
-        ``try_only``). The future reports its own cancellation (``HookedFuture``)."""
-        hooks = self.hooks
-        assert hooks is not None
-        task_id = next(self.task_ids)
+        """``submit`` for a pool with hooks (``_hooks.submit_hooked``); ``None`` if
+        ``try_only`` and the queue is full."""
+        assert self.hooks is not None
         shown = None if fn is PROCESS else fn
-        fut: HookedFuture[Any] = HookedFuture()
-        fut._tk_id = task_id
-        fut._tk_fn = shown
-        fut._tk_hooks = hooks
-        if hooks.submitted is not None:
-            thread = threading.current_thread().name
-            try:
-                hooks.submitted(new_event(TaskEvent, (task_id, shown, thread, None, None, None)))
-            except BaseException:
-                hook_raised(hooks.submitted)
-        try:
-            accepted = self.submit(
-                (fut, fn, args, kwargs, contextvars.copy_context()), try_only=try_only
-            )
-        except BaseException:
-            if not (fut.running() or fut.done()):  # refused (not a caller_runs task raising)
-                hooks.report_cancelled(task_id, shown)
-            raise
-        if not accepted:
-            hooks.report_cancelled(task_id, shown)
-            return None
-        return fut
+        return submit_hooked(
+            self.hooks,
+            next(self.task_ids),
+            shown,
+            (fn, args, kwargs),
+            self.submit,
+            try_only=try_only,
+        )
 
     def new_map_id(self) -> int | None:
         """A number for a map call's events, or ``None`` without hooks."""
@@ -583,39 +564,11 @@ class Core:
 
     def start_watchdog(self) -> None:
         """Start the thread that warns about tasks running longer than ``watchdog``."""
-        thread = threading.Thread(target=self._watch, name=f"{self.prefix}_watchdog", daemon=True)
+        thread = threading.Thread(
+            target=watch, args=(self,), name=f"{self.prefix}_watchdog", daemon=True
+        )
         self.watch_thread = thread
         thread.start()
-
-    def _watch(self) -> None:
-        threshold = self.watchdog
-        assert threshold is not None
-        interval = min(1.0, max(0.005, threshold / 4))
-        reported: set[tuple[str, float]] = set()  # (thread name, exact start) of a task
-        while not self.watch_stop.wait(interval):
-            try:
-                now = time.monotonic()
-                with self.lock:
-                    long_running = {
-                        (ws.name, ws.started)
-                        for ws in self.workers
-                        if ws.task is not None and now - ws.started >= threshold
-                    }
-                fresh = long_running - reported
-                if fresh:
-                    names = {name for name, _ in fresh}
-                    for snap in self.snapshots(long_running=threshold):
-                        if snap.thread_name in names:
-                            logger.warning(
-                                "task %s has been running for %.1f s in %s:\n%s",
-                                snap.task,
-                                snap.running_for,
-                                snap.thread_name,
-                                "".join(snap.stack).rstrip(),
-                            )
-                reported = long_running  # forget tasks that ended
-            except Exception:  # pragma: no cover - a bug here must not end the watch
-                logger.exception("the watchdog of %s failed", self.prefix)
 
     # -- workers -----------------------------------------------------------------------
 
@@ -920,29 +873,13 @@ class Core:
         self, *, exclude: threading.Thread | None = None, long_running: float | None = None
     ) -> tuple[WorkerSnapshot, ...]:
         """Snapshot live workers (only those whose task has run ``long_running`` s, if set)."""
-        now = time.monotonic()
         with self.lock:
             alive = [
                 (ws.thread, ws.name, ws.task, ws.started)
                 for ws in self.workers
                 if ws.thread is not None and ws.thread is not exclude and ws.thread.is_alive()
             ]
-        if long_running is not None:
-            alive = [a for a in alive if a[2] is not None and now - a[3] >= long_running]
-        frames = current_frames()
-        found = []
-        for thread, name, task, started in alive:
-            frame = frames.get(thread.ident) if thread.ident is not None else None
-            stack = tuple(traceback.format_stack(frame)) if frame is not None else ()
-            found.append(
-                WorkerSnapshot(
-                    thread_name=name,
-                    task=_describe_entry(task),
-                    running_for=None if task is None else now - started,
-                    stack=stack,
-                )
-            )
-        return tuple(sorted(found, key=lambda s: s.thread_name))
+        return snapshot_workers(alive, long_running=long_running)
 
     def statistics(self) -> PoolStatistics:
         """A snapshot of the counters: exact whenever the pool is quiescent."""
@@ -1028,16 +965,6 @@ class Core:
                 fut._tk_fail_after_fork(self.broken_error())
             elif isinstance(entry, MapRun):
                 entry.poison(self.broken_error())
-
-
-def _describe_entry(entry: object) -> str | None:
-    if type(entry) is tuple:
-        fn = entry[1]
-    elif isinstance(entry, MapRun):
-        fn = entry.fn
-    else:
-        return None
-    return "Worker.process" if fn is PROCESS else describe_callable(fn)
 
 
 def worker_main(core: Core, ws: WorkerRecord) -> None:

@@ -19,6 +19,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,7 +30,15 @@ from ._reports import TaskEvent, describe_callable
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["HookSet", "HookedFuture", "PoolHooks", "emit", "hook_raised", "new_event"]
+__all__ = [
+    "HookSet",
+    "HookedFuture",
+    "PoolHooks",
+    "emit",
+    "hook_raised",
+    "new_event",
+    "submit_hooked",
+]
 
 T = TypeVar("T")
 
@@ -157,3 +166,42 @@ class HookedFuture(TaskFuture[T]):
             self._tk_fn = None
             return True
         return False
+
+
+def submit_hooked(
+    hooks: HookSet,
+    task_id: int,
+    shown: Callable[..., Any] | None,
+    call: tuple[Any, tuple[Any, ...], dict[str, Any]],
+    submit: Callable[..., bool],
+    *,
+    try_only: bool,
+) -> HookedFuture[Any] | None:
+    """Submit ``call`` (``fn, args, kwargs``) through the engine's ``submit`` with hooks.
+
+    Makes the task's numbered future, reports the task as submitted, and reports it
+    cancelled if the engine refuses it (then returns ``None``, if ``try_only``). The
+    future reports its own cancellation later (``HookedFuture``). ``shown`` is the
+    callable the events name (``None`` for a Worker's ``process``).
+    """
+    fn, args, kwargs = call
+    fut: HookedFuture[Any] = HookedFuture()
+    fut._tk_id = task_id
+    fut._tk_fn = shown
+    fut._tk_hooks = hooks
+    if hooks.submitted is not None:
+        thread = threading.current_thread().name
+        try:
+            hooks.submitted(new_event(TaskEvent, (task_id, shown, thread, None, None, None)))
+        except BaseException:
+            hook_raised(hooks.submitted)
+    try:
+        accepted = submit((fut, fn, args, kwargs, contextvars.copy_context()), try_only=try_only)
+    except BaseException:
+        if not (fut.running() or fut.done()):  # refused (not a caller_runs task raising)
+            hooks.report_cancelled(task_id, shown)
+        raise
+    if not accepted:
+        hooks.report_cancelled(task_id, shown)
+        return None
+    return fut

@@ -1,0 +1,121 @@
+"""Looking at a pool's workers from outside: snapshots with stacks, and the watchdog.
+
+Both read the engine's worker records (``WorkerRecord``) and never change them:
+
+* ``snapshot_workers`` turns the records of live workers, copied under the engine's
+  lock, into ``WorkerSnapshot`` values: the task each runs, for how long, and its stack.
+  Stacks are read (``current_frames``) only here, so a pool reads them only when someone
+  asks for snapshots: ``worker_snapshots()``, a shutdown with stragglers, the watchdog.
+* ``watch`` is the body of a pool's watchdog thread (``watchdog=`` seconds): it wakes a
+  few times per threshold, and logs each task once, with its stack, when it has run
+  longer than the threshold.
+
+The engine is seen through the small ``Watched`` protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._reports import WorkerSnapshot, describe_callable
+from ._threads import current_frames
+from ._worker import PROCESS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ._locks import Lock
+    from ._worker import WorkerRecord
+
+__all__ = ["Watched", "snapshot_workers", "watch"]
+
+logger = logging.getLogger("threadkit")
+
+# A live worker, as copied under the engine's lock: (thread, name, entry, started).
+Copied = tuple[threading.Thread, str, Any, float]
+
+
+class Watched(Protocol):
+    """What the watchdog needs of a pool's engine."""
+
+    lock: Lock
+    workers: set[WorkerRecord]
+    watchdog: float | None
+    watch_stop: threading.Event
+    prefix: str
+
+    def snapshots(self, *, long_running: float | None = None) -> tuple[WorkerSnapshot, ...]:
+        """Snapshots of the live workers whose task has run ``long_running`` seconds."""
+        ...
+
+
+def describe_entry(entry: object) -> str | None:
+    """The callable a worker runs for ``entry`` (a task tuple or a map run), or ``None``."""
+    if type(entry) is tuple:
+        fn = entry[1]
+    else:
+        fn = getattr(entry, "fn", None)
+        if fn is None:
+            return None
+    return "Worker.process" if fn is PROCESS else describe_callable(fn)
+
+
+def snapshot_workers(
+    alive: Iterable[Copied], *, long_running: float | None = None
+) -> tuple[WorkerSnapshot, ...]:
+    """Snapshots of the copied workers (those whose task has run ``long_running`` s, if set),
+    sorted by thread name."""
+    now = time.monotonic()
+    if long_running is not None:
+        alive = [a for a in alive if a[2] is not None and now - a[3] >= long_running]
+    frames = current_frames()
+    found = []
+    for thread, name, task, started in alive:
+        frame = frames.get(thread.ident) if thread.ident is not None else None
+        stack = tuple(traceback.format_stack(frame)) if frame is not None else ()
+        found.append(
+            WorkerSnapshot(
+                thread_name=name,
+                task=describe_entry(task),
+                running_for=None if task is None else now - started,
+                stack=stack,
+            )
+        )
+    return tuple(sorted(found, key=lambda s: s.thread_name))
+
+
+def watch(engine: Watched) -> None:
+    """Warn, once per task, about tasks running longer than ``engine.watchdog`` seconds,
+    until ``engine.watch_stop`` is set."""
+    threshold = engine.watchdog
+    assert threshold is not None
+    interval = min(1.0, max(0.005, threshold / 4))
+    reported: set[tuple[str, float]] = set()  # (thread name, exact start) of a task
+    while not engine.watch_stop.wait(interval):
+        try:
+            now = time.monotonic()
+            with engine.lock:
+                long_running = {
+                    (ws.name, ws.started)
+                    for ws in engine.workers
+                    if ws.task is not None and now - ws.started >= threshold
+                }
+            fresh = long_running - reported
+            if fresh:
+                names = {name for name, _ in fresh}
+                for snap in engine.snapshots(long_running=threshold):
+                    if snap.thread_name in names:
+                        logger.warning(
+                            "task %s has been running for %.1f s in %s:\n%s",
+                            snap.task,
+                            snap.running_for,
+                            snap.thread_name,
+                            "".join(snap.stack).rstrip(),
+                        )
+            reported = long_running  # forget tasks that ended
+        except Exception:  # pragma: no cover - a bug here must not end the watch
+            logger.exception("the watchdog of %s failed", engine.prefix)
