@@ -50,11 +50,6 @@ DIFFERS_BY_DESIGN: dict[str, str] = {
         "expects default thread names `ThreadPoolExecutor-N_k`; WorkerPool's are "
         "`WorkerPool-N_k` (pass `thread_name_prefix` to choose)"
     ),
-    "ThreadPoolFailingInitializerTest.test_initializer": (
-        "expects a CRITICAL record on the `concurrent.futures` "
-        "logger; WorkerPool logs the failure as ERROR on the `threadkit` logger. The "
-        "pool breaks and every future fails with `BrokenThreadPool` as the test checks"
-    ),
 }
 
 

@@ -803,7 +803,7 @@ def test_a_pool_that_breaks_fails_the_groups_task_instead_of_hanging_the_exit(
     assert fut.exception(0) is error
     stats = tg.statistics()
     assert (stats.group_cancelled, stats.failed) == (True, 1)
-    assert "initializer failed" in caplog.text
+    assert "Exception in initializer" in caplog.text
 
 
 def test_tasks_a_stdlib_pool_cancels_at_shutdown_end_cancelled() -> None:

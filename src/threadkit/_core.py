@@ -122,6 +122,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("threadkit")
+stdlib_logger = logging.getLogger("concurrent.futures")  # where ThreadPoolExecutor logs
 
 OverflowPolicy = Literal["block", "reject", "caller_runs", "drop_oldest"]
 POLICIES: Final = ("block", "reject", "caller_runs", "drop_oldest")
@@ -654,20 +655,29 @@ class Core:
 
     def init_thread(self, ws: WorkerRecord) -> bool:
         """Run the initializer and the Worker's setup in the new thread; break on failure."""
+        what = "initializer"
         try:
             if self.initializer is not None:
                 self.initializer(*self.initargs)
+            what = "Worker setup"
             if self.worker_factory is not None:
                 ws.instance = start_worker(self.worker_factory, ws, self.token)
         except BaseException as exc:
-            what = "Worker setup" if self.worker_factory is not None else "initializer"
-            logger.error("%s failed in %s; the pool is broken", what, ws.name, exc_info=exc)
-            message = f"a worker's {what} failed ({exc!r}); the pool is not usable"
-            if self.worker_factory is None:  # ThreadPoolExecutor's words for the same failure
+            if what == "initializer":
+                # ThreadPoolExecutor's record and words for the same failure, on its
+                # logger, so logging set up for the stdlib's pools sees it too.
+                stdlib_logger.critical(
+                    "Exception in initializer: %s failed; the pool is broken",
+                    ws.name,
+                    exc_info=exc,
+                )
                 message = (
                     "A thread initializer failed, the thread pool is not usable anymore "
                     f"({exc!r} in {ws.name})"
                 )
+            else:
+                logger.error("Worker setup failed in %s; the pool is broken", ws.name, exc_info=exc)
+                message = f"a worker's Worker setup failed ({exc!r}); the pool is not usable"
             self.break_pool(message, exc)
             return False
         return True
