@@ -50,6 +50,26 @@ def test_a_task_stopped_by_its_own_token_counts_as_cancelled_and_is_not_logged(
     assert "never retrieved" not in caplog.text
 
 
+class _WatchesCancellations(threadkit.PoolHooks):
+    def __init__(self) -> None:
+        self.cancelled: list[int] = []
+
+    def task_cancelled(self, event: threadkit.TaskEvent) -> None:
+        self.cancelled.append(event.task_id)
+
+
+def test_hooks_that_watch_only_cancellations_see_a_task_stopped_by_its_token() -> None:
+    """A pool whose hooks watch no run (only ``task_cancelled``) still reports it."""
+    started = threading.Event()
+    hooks = _WatchesCancellations()
+    pool: WorkerPool[Any, Any] = WorkerPool(1, hooks=hooks)
+    future = pool.submit(_stops_when_told, started)
+    assert started.wait(WAIT)
+    pool.shutdown(cancel_futures=True, timeout=WAIT)
+    assert isinstance(future.exception(WAIT), threadkit.Cancelled)
+    assert hooks.cancelled == [0]
+
+
 def test_the_stopped_task_keeps_its_cancelled_exception() -> None:
     """The future of a task stopped by its token carries the Cancelled it raised."""
     started = threading.Event()
