@@ -55,12 +55,13 @@ FLOORS: dict[str, int] = {
     "_distribute": 8,
     # 9: the public face
     "__init__": 9,
-    # 10: the demo wing, which sees only the public face
+    # 10: the command line (the demo and the offline docs), which sees only the public face
     "_demo_server": 10,
     "_demo": 10,
+    "_offline_docs": 10,
     "__main__": 10,
 }
-DEMO = {"_demo_server", "_demo", "__main__"}
+DEMO = {"_demo_server", "_demo", "_offline_docs", "__main__"}
 
 # Calls and literals that make a mutable container: at module level, outside
 # ``_process``, they are a process-wide registry in the wrong place.

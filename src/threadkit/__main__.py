@@ -1,6 +1,7 @@
 """The ``threadkit`` command (also ``python -m threadkit``).
 
 threadkit demo [--files N] [--size BYTES] [--latency SECONDS] [--workers N] [--keep]
+threadkit docs [PAGE] [--path]
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import NoReturn
 
 import threadkit
 
-from . import _demo
+from . import _demo, _offline_docs
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,6 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _demo.add_arguments(demo)
     demo.set_defaults(parser=demo)
+    docs = commands.add_parser(
+        "docs",
+        help="read the documentation offline: list its pages, or print one",
+        description=(
+            "List the pages of threadkit's documentation, installed with the package, or "
+            "print one of them (Markdown, with the examples' code shown)."
+        ),
+    )
+    _offline_docs.add_arguments(docs)
     return parser
 
 
@@ -56,13 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         argv: The arguments after the program name; ``sys.argv[1:]`` by default.
 
     Returns:
-        The exit status: 0 on success, 1 if the demo failed, 2 for bad arguments,
-        130 after Ctrl-C.
+        The exit status: 0 on success, 1 if the demo failed (or the docs are not
+        installed), 2 for bad arguments or an unknown page, 130 after Ctrl-C.
     """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        # "demo" is the only command, and argparse requires one.
+        if args.command == "docs":
+            status, text = _offline_docs.run_docs(args.page, show_path=args.path)
+            print(text, file=sys.stdout if status == 0 else sys.stderr)
+            return status
         options = _demo.options_from(args.parser, args)
     except SystemExit as exc:  # --help, --version or a bad argument
         return exc.code if isinstance(exc.code, int) else 2
