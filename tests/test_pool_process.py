@@ -485,9 +485,9 @@ def test_every_future_resolves_in_children_forked_while_threads_submit() -> None
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_limiters_inherited_across_fork_neither_hang_nor_lose_permits() -> None:
-    """At the fork, other threads hold each limiter's lock or wait in its acquire. In the
-    child those threads do not exist: no call hangs on the lock they held, and no permit
-    or token goes to a waiter that is not there.
+    """At the fork, other threads hold each limiter's lock (and a cancel token's) or wait
+    in its acquire. In the child those threads do not exist: no call hangs on the lock
+    they held, and no permit or token goes to a waiter that is not there.
 
     White-box for the lock: nothing public holds a limiter's lock for long, so a thread
     takes ``_lock`` itself, as a thread inside ``acquire`` would for a moment.
@@ -506,8 +506,10 @@ def test_limiters_inherited_across_fork_neither_hang_nor_lose_permits() -> None:
         keyed = threadkit.KeyedLimiter(1)
         rate = threadkit.RateLimiter(1.0, 1, clock=clock, wait=wait)
         keyed_rate = threadkit.KeyedRateLimiter(1.0, 1, clock=clock, wait=wait)
+        token = threadkit.CancelToken()
+        token.wait(0)  # makes its event
         release = threading.Event()
-        ready = threading.Barrier(6)
+        ready = threading.Barrier(7)
 
         def hold_lock(lock):
             with lock:
@@ -543,7 +545,8 @@ def test_limiters_inherited_across_fork_neither_hang_nor_lose_permits() -> None:
         holders = [
             threading.Thread(target=hold_lock, args=(lock,))
             for lock in (
-                sem._lock, cap._lock, keyed._lock, rate._engine.lock, keyed_rate._engine.lock
+                sem._lock, cap._lock, keyed._lock, rate._engine.lock, keyed_rate._engine.lock,
+                token._lock,
             )
         ]
         for holder in holders:
@@ -554,8 +557,9 @@ def test_limiters_inherited_across_fork_neither_hang_nor_lose_permits() -> None:
             sem.release()
             keyed.release("k")
             now[0] += 1.0
+            token.cancel("in the child")
             print("CHILD", sem.try_acquire(), keyed.try_acquire("k"), cap.available,
-                  rate.try_acquire(), keyed_rate.try_acquire("k"), flush=True)
+                  rate.try_acquire(), keyed_rate.try_acquire("k"), token.wait(0), flush=True)
             os._exit(0)
         deadline = time.monotonic() + 15
         while True:
@@ -580,7 +584,7 @@ def test_limiters_inherited_across_fork_neither_hang_nor_lose_permits() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert "CHILD True True 2 True True" in result.stdout, result.stdout
+    assert "CHILD True True 2 True True True" in result.stdout, result.stdout
     assert "CHILD EXIT 0" in result.stdout
     assert "PARENT True" in result.stdout
 

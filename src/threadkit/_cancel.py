@@ -26,7 +26,7 @@ from typing import Final, final
 
 from ._errors import Cancelled
 from ._locks import Lock, new_lock
-from ._process import this_thread
+from ._process import register_fork_aware, this_thread
 from ._reports import describe_callable
 from ._validate import check_timeout
 from ._waiting import wait_slice
@@ -189,6 +189,7 @@ class CancelToken:
         self._lock = new_lock()
         self._outcome: tuple[object] | None = None
         self._event: threading.Event | None = None  # made on the first wait
+        register_fork_aware(self)
         self._callbacks: dict[int, Callable[[CancelToken], object]] = {}
         self._next_key = 0
         self._node = _Node()
@@ -472,6 +473,15 @@ class CancelToken:
         except BaseException:
             _logger.exception("cancel callback %s raised", describe_callable(fn))
         return None
+
+    def _after_fork_in_child(self) -> None:
+        # The child has only the forking thread: a lock another thread held stays held,
+        # and the event's waiters are gone. Both are made anew, in the token's state.
+        self._lock = new_lock()
+        if self._event is not None:
+            self._event = threading.Event()
+            if self._outcome is not None:
+                self._event.set()
 
     def _get_event(self) -> threading.Event:
         with self._lock:

@@ -123,6 +123,8 @@ def register_fork_aware(thing: ForkAware) -> None:
 
 def _install_hooks() -> None:
     global _hooks_installed
+    if _hooks_installed:  # (a hint: checked again under the lock)
+        return
     with _lock:
         if _hooks_installed:
             return
