@@ -484,7 +484,7 @@ def test_every_future_resolves_in_children_forked_while_threads_submit() -> None
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_limiters_inherited_across_fork_neither_hang_nor_lose_permits() -> None:
+def test_limiters_tokens_and_groups_inherited_across_fork_neither_hang_nor_lose_permits() -> None:
     """At the fork, other threads hold each limiter's lock (and a cancel token's) or wait
     in its acquire. In the child those threads do not exist: no call hangs on the lock
     they held, and no permit or token goes to a waiter that is not there.
@@ -508,8 +508,10 @@ def test_limiters_inherited_across_fork_neither_hang_nor_lose_permits() -> None:
         keyed_rate = threadkit.KeyedRateLimiter(1.0, 1, clock=clock, wait=wait)
         token = threadkit.CancelToken()
         token.wait(0)  # makes its event
+        group = threadkit.TaskGroup()
+        shutdown = threadkit.GracefulShutdown()
         release = threading.Event()
-        ready = threading.Barrier(7)
+        ready = threading.Barrier(9)
 
         def hold_lock(lock):
             with lock:
@@ -541,12 +543,12 @@ def test_limiters_inherited_across_fork_neither_hang_nor_lose_permits() -> None:
             and keyed_rate.statistics().waiting == 1
         ):
             time.sleep(0.01)
-        # And a thread holds each limiter's lock.
+        # And a thread holds each limiter's lock, and a token's, a group's and a block's.
         holders = [
             threading.Thread(target=hold_lock, args=(lock,))
             for lock in (
                 sem._lock, cap._lock, keyed._lock, rate._engine.lock, keyed_rate._engine.lock,
-                token._lock,
+                token._lock, group._lock, shutdown._lock,
             )
         ]
         for holder in holders:
@@ -558,6 +560,8 @@ def test_limiters_inherited_across_fork_neither_hang_nor_lose_permits() -> None:
             keyed.release("k")
             now[0] += 1.0
             token.cancel("in the child")
+            shutdown.add_cleanup(print)
+            group.cancel("in the child")
             print("CHILD", sem.try_acquire(), keyed.try_acquire("k"), cap.available,
                   rate.try_acquire(), keyed_rate.try_acquire("k"), token.wait(0), flush=True)
             os._exit(0)

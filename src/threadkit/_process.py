@@ -123,12 +123,12 @@ def register_fork_aware(thing: ForkAware) -> None:
 
 def _install_hooks() -> None:
     global _hooks_installed
-    if _hooks_installed:  # (a hint: checked again under the lock)
+    if _hooks_installed:  # (a hint: the lock decides who installs them)
         return
     with _lock:
-        if _hooks_installed:
-            return
-        _hooks_installed = True
+        first, _hooks_installed = not _hooks_installed, True
+    if not first:
+        return
     # threading's own exit hook runs before the interpreter joins non-daemon threads and
     # before atexit handlers, as the stdlib's pools need.
     register = getattr(threading, "_register_atexit", None)

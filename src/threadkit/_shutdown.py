@@ -51,7 +51,7 @@ from ._cancel import CancelToken
 from ._errors import Cancelled, PoolShutDown, ShutdownRequested
 from ._locks import new_lock
 from ._pool import WorkerPool
-from ._process import hard_exit, pop_scope, push_scope
+from ._process import hard_exit, pop_scope, push_scope, register_fork_aware
 from ._reports import WorkerSnapshot, describe_callable
 from ._signals import (
     FORCE,
@@ -228,6 +228,7 @@ class GracefulShutdown:
             raise TypeError(f"token must be a CancelToken or None, got {token!r}")
         self._token = CancelToken() if token is None else token
         self._lock = new_lock()
+        register_fork_aware(self)
         self._keys = itertools.count()
         # Pools and threads are held weakly: a service making short-lived pools inside
         # the block must not pile them up here. Dicts keep registration order.
@@ -419,6 +420,10 @@ class GracefulShutdown:
         return True
 
     # -- entering ------------------------------------------------------------------
+
+    def _after_fork_in_child(self) -> None:
+        # A thread that held the lock at the fork is not in the child.
+        self._lock = new_lock()
 
     def __enter__(self) -> Self:
         if threading.current_thread() is not threading.main_thread():

@@ -62,7 +62,7 @@ from ._errors import Cancelled, TaskGroupTimeout
 from ._futures import TaskFuture
 from ._locks import new_lock
 from ._pool import WorkerPool
-from ._process import group_numbers, this_thread
+from ._process import group_numbers, register_fork_aware, this_thread
 from ._reports import describe_callable
 from ._tasks import Task
 from ._validate import check_int, check_timeout
@@ -259,6 +259,7 @@ class TaskGroup:
 
         self._lock = new_lock()
         self._cond = threading.Condition(self._lock)
+        register_fork_aware(self)
         self._state = _NEW
         self._cancelled = False  # set by the token's callback (see the module docstring)
         self._cause: str | None = None  # what cancelled the group first
@@ -779,6 +780,11 @@ class TaskGroup:
             failed=failed,
             cancelled=cancelled_tasks,
         )
+
+    def _after_fork_in_child(self) -> None:
+        # A thread that held the lock at the fork is not in the child.
+        self._lock = new_lock()
+        self._cond = threading.Condition(self._lock)
 
     def __repr__(self) -> str:
         stats = self.statistics()
