@@ -9,6 +9,30 @@ from typing import Any
 # The one timeout every deterministic wait in the tests uses.
 WAIT = 10.0
 
+# Source of ``interrupted_at(k, fn)`` for child scripts that define ``PATHS`` (file name
+# endings) and import ``sys``: it runs ``fn`` with a KeyboardInterrupt raised at the k-th
+# place in those files where a signal handler could run (entering a Python function, or
+# right after a call into C returned), and returns ("interrupted", None) or
+# ("returned", value). Before 3.12 only: later, profile events come from sys.monitoring
+# and no longer stand for those places.
+INTERRUPTED_AT = r"""
+def interrupted_at(k, fn):
+    count = 0
+    def profiler(frame, event, arg):
+        nonlocal count
+        if event in ("call", "c_return") and frame.f_code.co_filename.endswith(PATHS):
+            count += 1
+            if count == k:
+                raise KeyboardInterrupt
+    sys.setprofile(profiler)
+    try:
+        return ("returned", fn())
+    except KeyboardInterrupt:
+        return ("interrupted", None)
+    finally:
+        sys.setprofile(None)
+"""
+
 
 class Gate:
     """A task body that reports when it starts and blocks until the test opens it."""

@@ -95,23 +95,18 @@ def test_an_installed_wheel_carries_the_docs(tmp_path: Path) -> None:
         timeout=300,
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
-    where = subprocess.run(
-        [sys.executable, "-m", "threadkit", "docs", "--path"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=True,
-        cwd=tmp_path,
-    ).stdout.strip()
-    assert Path(where) == target / "threadkit" / "docs"
-    page = subprocess.run(
-        [sys.executable, "-m", "threadkit", "docs", "graceful-shutdown"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=True,
-        cwd=tmp_path,
-    ).stdout
+
+    def threadkit_docs(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "threadkit", "docs", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=True,
+            cwd=tmp_path,
+        ).stdout
+
+    assert Path(threadkit_docs("--path").strip()) == target / "threadkit" / "docs"
+    page = threadkit_docs("graceful-shutdown")
     assert page.startswith("# Stop gracefully on Ctrl-C and SIGTERM")

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import INTERRUPTED_AT
+
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 20.0  # generous: a child interpreter starts and imports threadkit
 
@@ -593,7 +595,8 @@ def test_limiters_tokens_and_groups_inherited_across_fork_neither_hang_nor_lose_
     assert "PARENT True" in result.stdout
 
 
-SUBMIT_AT_EVERY_POINT = r"""
+SUBMIT_AT_EVERY_POINT = (
+    r"""
 import sys, threading, time
 import threadkit
 
@@ -601,25 +604,9 @@ PATHS = tuple(f"threadkit/{name}.py" for name in (
     "_core", "_pool", "_threads", "_worker", "_futures", "_tasks", "_process", "_locks"
 ))
 
-def interrupted_at(k, fn):
-    # Run fn with a KeyboardInterrupt raised at the k-th place in threadkit's code where
-    # a signal handler could run: entering a Python function, or right after a call into
-    # C returned (the stdlib's own windows, e.g. in Condition.__enter__, are not ours).
-    count = 0
-    def profiler(frame, event, arg):
-        nonlocal count
-        if event in ("call", "c_return") and frame.f_code.co_filename.endswith(PATHS):
-            count += 1
-            if count == k:
-                raise KeyboardInterrupt
-    sys.setprofile(profiler)
-    try:
-        return ("returned", fn())
-    except KeyboardInterrupt:
-        return ("interrupted", None)
-    finally:
-        sys.setprofile(None)
-
+"""
+    + INTERRUPTED_AT
+    + r"""
 problems = []
 
 def scenario(name, make, prepare):
@@ -660,6 +647,7 @@ points = [
 print("POINTS", points, flush=True)
 print("PROBLEMS", problems, flush=True)
 """
+)
 
 
 @pytest.mark.skipif(

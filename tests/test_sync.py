@@ -27,7 +27,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from helpers import WAIT, FakeClock, Runner
+from helpers import INTERRUPTED_AT, WAIT, FakeClock, Runner
 from threadkit import (
     Cancelled,
     CancelToken,
@@ -1129,31 +1129,16 @@ def test_ctrl_c_interrupts_a_wait_and_leaves_the_limiter_consistent(name: str) -
     assert proc.returncode == 0, err
 
 
-INTERRUPT_EVERY_LINE = r"""
+INTERRUPT_EVERY_LINE = (
+    r"""
 import sys, threading
 import threadkit
 
 PATHS = ("_sync.py", "_waiting.py", "_cancel.py", "_limited.py")
 
-def interrupted_at(k, fn):
-    # Run fn with a KeyboardInterrupt raised at the k-th place inside threadkit's limiter
-    # code where a signal handler could run: entering a Python function, or right after
-    # a call into C returned. Return ("interrupted", None) or ("returned", value).
-    count = 0
-    def profiler(frame, event, arg):
-        nonlocal count
-        if event in ("call", "c_return") and frame.f_code.co_filename.endswith(PATHS):
-            count += 1
-            if count == k:
-                raise KeyboardInterrupt
-    sys.setprofile(profiler)
-    try:
-        return ("returned", fn())
-    except KeyboardInterrupt:
-        return ("interrupted", None)
-    finally:
-        sys.setprofile(None)
-
+"""
+    + INTERRUPTED_AT
+    + r"""
 problems = []
 def check(what, k, ok):
     if not ok:
@@ -1206,6 +1191,7 @@ for k in range(1, 300):
 print("LINES", k, flush=True)
 print("PROBLEMS", problems, flush=True)
 """
+)
 
 
 @pytest.mark.slow
