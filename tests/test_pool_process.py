@@ -510,6 +510,7 @@ def test_limiters_tokens_and_groups_inherited_across_fork_neither_hang_nor_lose_
         keyed_rate = threadkit.KeyedRateLimiter(1.0, 1, clock=clock, wait=wait)
         token = threadkit.CancelToken()
         token.wait(0)  # makes its event
+        unregister = token.add_callback(lambda token: print("CALLBACK RAN", flush=True))
         group = threadkit.TaskGroup()
         shutdown = threadkit.GracefulShutdown()
         release = threading.Event()
@@ -561,6 +562,7 @@ def test_limiters_tokens_and_groups_inherited_across_fork_neither_hang_nor_lose_
             sem.release()
             keyed.release("k")
             now[0] += 1.0
+            unregister()
             token.cancel("in the child")
             shutdown.add_cleanup(print)
             group.cancel("in the child")
@@ -591,6 +593,7 @@ def test_limiters_tokens_and_groups_inherited_across_fork_neither_hang_nor_lose_
     )
     assert result.returncode == 0, result.stderr
     assert "CHILD True True 2 True True True" in result.stdout, result.stdout
+    assert "CALLBACK RAN" not in result.stdout
     assert "CHILD EXIT 0" in result.stdout
     assert "PARENT True" in result.stdout
 
@@ -637,12 +640,21 @@ def busy(pool):
     pool.submit(lambda: (started.wait(10), time.sleep(0.05)))
     started.wait(10)
 
+def full(pool):
+    busy(pool)
+    pool.submit(abs, 1)  # takes the one queue place
+
 points = [
     scenario("start a worker", lambda: threadkit.WorkerPool(2), lambda p: None),
     scenario("hand to an idle worker", lambda: threadkit.WorkerPool(2), warm_idle),
     scenario("queue", lambda: threadkit.WorkerPool(1), busy),
     scenario("bounded, start", lambda: threadkit.WorkerPool(2, max_queue=2), lambda p: None),
     scenario("bounded, queue", lambda: threadkit.WorkerPool(1, max_queue=2), busy),
+    scenario(
+        "bounded, full: runs in the caller",
+        lambda: threadkit.WorkerPool(1, max_queue=1, overflow="caller_runs"),
+        full,
+    ),
 ]
 print("POINTS", points, flush=True)
 print("PROBLEMS", problems, flush=True)
@@ -668,3 +680,74 @@ def test_a_ctrl_c_at_any_point_of_submit_keeps_the_books_and_the_exit() -> None:
     assert result.returncode == 0, result.stderr
     assert "PROBLEMS []" in result.stdout, result.stdout
     assert "None" not in result.stdout.split("POINTS")[1].splitlines()[0], result.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_task_group_open_at_fork_ends_in_the_child() -> None:
+    """Forked inside two TaskGroup blocks, one whose task runs in a pool thread (no
+    limit) and one with a task held by ``limit`` while another thread holds the group's
+    lock: in the child both blocks end, raising the pool's ``BrokenPool``.
+
+    Regression: the running task's future, and the held one's, never ended in the child
+    (the block waited forever), and failing the pool's futures in the fork hook took the
+    group's lock before it was made anew.
+    """
+    result = run_script(
+        """
+        import os, threading, time, warnings
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        import threadkit
+
+        release, running, locked = threading.Event(), threading.Barrier(3), threading.Event()
+        task = lambda: (running.wait(10), release.wait(10))
+        plain = threadkit.TaskGroup(threadkit.WorkerPool(1))
+        limited = threadkit.TaskGroup(threadkit.WorkerPool(1), limit=1)
+        plain.__enter__()
+        limited.__enter__()
+        plain.submit(task)
+        limited.submit(task)
+        limited.submit(abs, 1)  # held by the group until the first one ends
+        running.wait(10)
+
+        def hold():
+            with limited._lock:
+                locked.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        locked.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            for name, group in (("plain", plain), ("limited", limited)):
+                try:
+                    group.__exit__(None, None, None)
+                except ExceptionGroup as eg:
+                    print("CHILD", name, [type(e).__name__ for e in eg.exceptions], flush=True)
+            os._exit(0)
+        deadline = time.monotonic() + 15
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                print("CHILD EXIT", os.waitstatus_to_exitcode(status), flush=True)
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                print("CHILD HUNG", flush=True)
+                break
+            time.sleep(0.02)
+        release.set()
+        holder.join(10)
+        limited.__exit__(None, None, None)
+        plain.__exit__(None, None, None)
+        print("PARENT DONE", flush=True)
+        """,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "CHILD plain ['BrokenPool']" in out, out
+    assert "CHILD limited ['BrokenPool']" in out, out
+    assert "CHILD EXIT 0" in out
+    assert "PARENT DONE" in out

@@ -105,7 +105,7 @@ from ._text import format_seconds
 from ._threads import set_os_thread_name, started_anyway, unique_name
 from ._waiting import get_interruptibly, join_interruptibly
 from ._watchdog import snapshot_workers, watch
-from ._worker import FAILED, PROCESS, WorkerRecord, start_worker, stop_worker
+from ._worker import CANCELLED, FAILED, PROCESS, WorkerRecord, start_worker, stop_worker
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -277,7 +277,7 @@ class Core:
             return True
         except BaseException as exc:
             if not isinstance(exc, Exception):
-                entry[0].cancel()
+                entry[0]._tk_cancel_pending()
             raise
 
     def _issue_place(self) -> object:
@@ -387,10 +387,6 @@ class Core:
                 self.rejected += 1
             raise QueueFull(f"the pool's queue is full (max_queue={self.max_queue})")
         if policy == "caller_runs":
-            with self.lock:
-                self.check_open()
-                self.submitted += 1
-                self.inline[id(entry)] = entry
             self._run_inline(entry)
             return True
         if policy == "drop_oldest":
@@ -465,23 +461,45 @@ class Core:
         return found
 
     def _run_inline(self, entry: Task) -> None:
-        """Run a task in the submitting thread (``caller_runs``)."""
+        """Run a task in the submitting thread (``caller_runs``).
+
+        Whatever interrupts it, the ``finally`` clause counts the task once and forgets
+        it: by its outcome, or as cancelled if it never ran (``submit`` then cancels its
+        future), or by its future's state if an interrupt took the outcome away.
+        """
         fut = entry[0]
         ws = (
             getattr(this_thread, "record", None)
             if getattr(this_thread, "core", None) is self
             else None
         )
-        entry[4].run(task_token.set, self.token)
-        outcome = run_task(entry, ws, self.log_unretrieved, self.hooks)
-        with self.lock:
-            del self.inline[id(entry)]
-            if outcome == 0:
-                self.completed += 1
-            elif outcome == FAILED:
-                self.failed += 1
-            else:
-                self.cancelled += 1
+        key = id(entry)
+        outcome: int | None = None
+        try:
+            with self.lock:
+                self.check_open()
+                # Counted and recorded with no call between (no point for a signal
+                # handler), as it is forgotten and counted below.
+                self.submitted += 1
+                self.inline[key] = entry
+            entry[4].run(task_token.set, self.token)
+            outcome = run_task(entry, ws, self.log_unretrieved, self.hooks)
+        finally:
+            if outcome is None:
+                outcome = (
+                    CANCELLED
+                    if not fut.done() or fut.cancelled()
+                    else (FAILED if fut.exception(0) is not None else 0)
+                )
+            with self.lock:
+                if key in self.inline:
+                    del self.inline[key]
+                    if outcome == 0:
+                        self.completed += 1
+                    elif outcome == FAILED:
+                        self.failed += 1
+                    else:
+                        self.cancelled += 1
         if outcome == FAILED and threading.current_thread() is threading.main_thread():
             exc = fut.exception(0)
             if isinstance(exc, KeyboardInterrupt | SystemExit):

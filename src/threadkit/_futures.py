@@ -165,6 +165,18 @@ class TaskFuture(Future[T]):
         self._invoke_callbacks()
         return True
 
+    def _tk_cancel_pending(self) -> None:
+        """Cancel the future if no worker has started it; else leave it as it is.
+
+        Unlike ``cancel``, a future already running or done is not marked unwanted, so
+        its failure is still logged if nobody retrieves it (for ``submit`` interrupted
+        after the task was accepted: its caller never got the future).
+        """
+        with self._condition:
+            if self._state != _PENDING:
+                return
+        self.cancel()  # (a worker starting it in between makes this a late cancel())
+
     def _tk_cancelled(self) -> None:
         """Called once, when ``cancel`` cancels the future (see HookedFuture)."""
 
@@ -224,7 +236,7 @@ class TaskFuture(Future[T]):
         self._condition = _make_condition()
         if not self.done():
             self._state = _RUNNING
-            self.set_exception(exc)
+            self._tk_fail(exc, None, log_unretrieved=False)  # (a subclass's part runs too)
 
     def set_exception(self, exception: BaseException | None) -> None:
         """Set the future's exception (for executors); see the base class."""

@@ -115,9 +115,13 @@ def register_engine(engine: Engine) -> None:
 
 
 def register_fork_aware(thing: ForkAware) -> None:
-    """Have a forked child call ``thing._after_fork_in_child()`` (held weakly)."""
-    with _lock:
-        _fork_aware.add(thing)
+    """Have a forked child call ``thing._after_fork_in_child()`` (held weakly).
+
+    Without ``_lock``: every token registers, and ``WeakSet.add`` is one ``set.add`` of a
+    new weak reference (atomic, on free-threaded builds too); the set is read only in a
+    forked child, which has one thread.
+    """
+    _fork_aware.add(thing)
     _install_hooks()
 
 
@@ -189,10 +193,12 @@ def _after_fork_in_child() -> None:
     _lock = new_lock()  # its holder may have been a thread that is not here
     _node_lock = new_lock()
     _node_pools = {}  # the parent's pools have no threads here
-    for engine in _live_engines():
-        engine.after_fork_in_child()
+    # Locks first: failing the pools' futures runs their callbacks (a task group's, a
+    # token's), which take the locks of the objects repaired here.
     for thing in _alive(_fork_aware):
         thing._after_fork_in_child()
+    for engine in _live_engines():
+        engine.after_fork_in_child()
 
 
 def push_scope(scope: Scope, token: Any) -> None:

@@ -850,7 +850,8 @@ class _GroupTask(tuple[Any, ...]):
         A pool fails its futures without running them when it breaks, and cancels them
         when it is shut down with ``cancel_futures=True``; the group's future would
         then stay pending and the block's exit wait for it forever. Called runs never
-        raise, so a pool future that failed or was cancelled means "never ran".
+        raise, so a pool future that failed or was cancelled means "never ran", or, in
+        a forked child, "never ends": the thread running it is not there.
         """
         if pool_fut.cancelled():
             exc: BaseException | None = None
@@ -859,8 +860,10 @@ class _GroupTask(tuple[Any, ...]):
             if exc is None:
                 return  # it ran, and settled itself
         group, fut = self[0], self[1]
-        if exc is not None and fut._tk_start():
-            group._raised(fut, exc)  # a broken pool: a failure of the task
+        if exc is not None and (fut._tk_start() or not fut.done()):
+            # A broken pool, or (after a fork) a task whose thread is not in the child:
+            # a failure of the task.
+            group._raised(fut, exc)
         else:
             fut.cancel()
             group._ended(fut, _CANCELLED)
