@@ -110,3 +110,20 @@ def test_an_installed_wheel_carries_the_docs(tmp_path: Path) -> None:
     assert Path(threadkit_docs("--path").strip()) == target / "threadkit" / "docs"
     page = threadkit_docs("graceful-shutdown")
     assert page.startswith("# Stop gracefully on Ctrl-C and SIGTERM")
+
+
+def test_a_reader_that_stops_early_is_not_an_error() -> None:
+    """``threadkit docs reference | head -1``: no BrokenPipeError traceback."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "threadkit", "docs", "reference"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "# API reference\n"
+        proc.stdout.close()
+        _, err = proc.communicate(timeout=60)
+    assert "BrokenPipeError" not in err
+    assert "Traceback" not in err

@@ -7,6 +7,7 @@ threadkit docs [PAGE] [--path]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import NoReturn
 
@@ -74,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command == "docs":
             status, text = _offline_docs.run_docs(args.page, show_path=args.path)
-            print(text, file=sys.stdout if status == 0 else sys.stderr)
-            return status
+            return _print(text, status)
         options = _demo.options_from(args.parser, args)
     except SystemExit as exc:  # --help, --version or a bad argument
         return exc.code if isinstance(exc.code, int) else 2
@@ -85,6 +85,20 @@ def main(argv: list[str] | None = None) -> int:
         # A second Ctrl-C while the first one is being handled: stop without a traceback.
         print("interrupted", file=sys.stderr)
         return _demo.EXIT_INTERRUPTED
+
+
+def _print(text: str, status: int) -> int:
+    """Print ``text`` (to stderr if ``status`` is not 0); a reader that stops early, as
+    ``threadkit docs reference | head`` does, is not an error."""
+    out = sys.stdout if status == 0 else sys.stderr
+    try:
+        print(text, file=out)
+        out.flush()
+    except BrokenPipeError:
+        # Point the stream at devnull so the interpreter's own flush at exit does not
+        # fail again (the recipe of the signal module's docs).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+    return status
 
 
 if __name__ == "__main__":
