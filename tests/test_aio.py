@@ -808,7 +808,8 @@ def test_the_pool_as_the_default_executor_and_asyncio_run_ending() -> None:
 
 
 @pytest.mark.skipif(
-    sys.version_info < (3, 13), reason="3.12's shutdown_default_executor ignores its timeout"
+    sys.version_info < (3, 13),
+    reason="shutdown_default_executor has no timeout before 3.12 and ignores it in 3.12",
 )
 def test_shutdown_default_executor_returns_within_its_timeout() -> None:
     """With a job that ignores every token, shutdown_default_executor(timeout) still returns."""
