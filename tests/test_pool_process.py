@@ -125,6 +125,28 @@ def test_interpreter_exit_finishes_running_and_queued_work(executor: str) -> Non
     assert "Exception ignored" not in result.stderr
 
 
+# For child scripts that fork: wait for the forked child, at most 15 s, and print how it
+# ended ("CHILD EXIT <code>", or "CHILD HUNG" after killing it, so no child outlives the
+# test).
+REPORT_CHILD = """
+import os, time
+
+def report_child(pid):
+    deadline = time.monotonic() + 15
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            print("CHILD EXIT", os.waitstatus_to_exitcode(status), flush=True)
+            return
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            print("CHILD HUNG", flush=True)
+            return
+        time.sleep(0.02)
+"""
+
+
 # -- fork ---------------------------------------------------------------------------------
 
 
@@ -495,7 +517,9 @@ def test_limiters_tokens_and_groups_inherited_across_fork_neither_hang_nor_lose_
     takes ``_lock`` itself, as a thread inside ``acquire`` would for a moment.
     """
     result = run_script(
-        """
+        REPORT_CHILD
+        + textwrap.dedent(
+            """
         import os, sys, threading, time, warnings
         warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
         import threadkit
@@ -569,18 +593,7 @@ def test_limiters_tokens_and_groups_inherited_across_fork_neither_hang_nor_lose_
             print("CHILD", sem.try_acquire(), keyed.try_acquire("k"), cap.available,
                   rate.try_acquire(), keyed_rate.try_acquire("k"), token.wait(0), flush=True)
             os._exit(0)
-        deadline = time.monotonic() + 15
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                print("CHILD EXIT", os.waitstatus_to_exitcode(status), flush=True)
-                break
-            if time.monotonic() > deadline:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                print("CHILD HUNG", flush=True)
-                break
-            time.sleep(0.02)
+        report_child(pid)
         release.set()
         sem.release()
         keyed.release("k")
@@ -588,7 +601,8 @@ def test_limiters_tokens_and_groups_inherited_across_fork_neither_hang_nor_lose_
         for thread in threads + holders:
             thread.join(10)
         print("PARENT", all(not t.is_alive() for t in threads + holders), flush=True)
-        """,
+        """
+        ),
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
@@ -693,7 +707,9 @@ def test_a_task_group_open_at_fork_ends_in_the_child() -> None:
     group's lock before it was made anew.
     """
     result = run_script(
-        """
+        REPORT_CHILD
+        + textwrap.dedent(
+            """
         import os, threading, time, warnings
         warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
         import threadkit
@@ -725,24 +741,14 @@ def test_a_task_group_open_at_fork_ends_in_the_child() -> None:
                 except ExceptionGroup as eg:
                     print("CHILD", name, [type(e).__name__ for e in eg.exceptions], flush=True)
             os._exit(0)
-        deadline = time.monotonic() + 15
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                print("CHILD EXIT", os.waitstatus_to_exitcode(status), flush=True)
-                break
-            if time.monotonic() > deadline:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                print("CHILD HUNG", flush=True)
-                break
-            time.sleep(0.02)
+        report_child(pid)
         release.set()
         holder.join(10)
         limited.__exit__(None, None, None)
         plain.__exit__(None, None, None)
         print("PARENT DONE", flush=True)
-        """,
+        """
+        ),
         timeout=60,
     )
     assert result.returncode == 0, result.stderr

@@ -96,7 +96,7 @@ class HookSet:
     finished: Callable[[TaskEvent], object] | None
     failed: Callable[[TaskEvent], object] | None
     cancelled: Callable[[TaskEvent], object] | None
-    runs: bool  # started, finished or failed is watched: time each run
+    runs: bool  # an outcome of a run is watched: take the hooked path, time each run
 
     @classmethod
     def of(cls, hooks: PoolHooks | None) -> HookSet | None:
@@ -110,7 +110,11 @@ class HookSet:
             overridden = getattr(type(hooks), name) is not getattr(PoolHooks, name)
             setattr(found, slot, getattr(hooks, name) if overridden else None)
             any_set = any_set or overridden
-        found.runs = not (found.started is None and found.finished is None and found.failed is None)
+        # task_cancelled too: a task stopped by its own token is reported from the run.
+        found.runs = any(
+            method is not None
+            for method in (found.started, found.finished, found.failed, found.cancelled)
+        )
         return found if any_set else None
 
     def report_cancelled(self, task_id: int, fn: Callable[..., Any] | None) -> None:

@@ -46,8 +46,6 @@ def run_task(
             instance._tk_on_error(args[0], exc)
         # A task stopped by its own token's Cancelled was cancelled, not failed: not logged.
         own = stopped_by_own_token(exc, ctx)
-        if own and hooks is not None:  # hooks that watch no run still see it cancelled
-            hooks.report_cancelled(fut._tk_id, None if entry[1] is PROCESS else entry[1])  # type: ignore[attr-defined]
         fut._tk_fail(exc, fn, log_unretrieved and not own)
         # The traceback holds this frame: drop the future and the task from it, or the
         # cycle future -> exception -> frame -> future outlives everyone's interest.
