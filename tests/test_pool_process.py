@@ -125,6 +125,34 @@ def test_interpreter_exit_finishes_running_and_queued_work(executor: str) -> Non
     assert "Exception ignored" not in result.stderr
 
 
+@pytest.mark.parametrize("executor", ["concurrent.futures.ThreadPoolExecutor", "WorkerPool"])
+def test_submit_after_interpreter_shutdown_raises_the_stdlib_error(executor: str) -> None:
+    """At exit, submit raises the stdlib's own RuntimeError: same type, same printed words."""
+    result = run_script(
+        f"""
+        import atexit
+        import concurrent.futures
+        from threadkit import PoolShutDown, WorkerPool
+
+        @atexit.register
+        def late():
+            try:
+                pool.submit(print, "never")
+            except RuntimeError as exc:
+                print("TYPE", type(exc).__name__, isinstance(exc, PoolShutDown), flush=True)
+                raise
+
+        pool = {executor}(2)
+        pool.submit(int, 42).result()
+        """
+    )
+    assert "TYPE RuntimeError False" in result.stdout
+    assert "never" not in result.stdout
+    # The stdlib pool says "after shutdown" here (its workers flag it at exit) and
+    # "after interpreter shutdown" elsewhere; CPython's own test reads this prefix.
+    assert "RuntimeError: cannot schedule new futures after" in result.stderr
+
+
 # For child scripts that fork: wait for the forked child, at most 15 s, and print how it
 # ended ("CHILD EXIT <code>", or "CHILD HUNG" after killing it, so no child outlives the
 # test).

@@ -222,7 +222,9 @@ class Core:
         if self.state == BROKEN:
             return self.broken_error()
         if _process.exiting:
-            return PoolShutDown("cannot schedule new futures after interpreter shutdown")
+            # ThreadPoolExecutor's own type and words: tracebacks printed at exit (and the
+            # tools that read them) see what they would with the stdlib pool.
+            return RuntimeError("cannot schedule new futures after interpreter shutdown")
         return PoolShutDown("cannot schedule new futures after shutdown")
 
     def check_open(self) -> None:

@@ -41,7 +41,6 @@ from typing import Any, Final, Generic, final
 import attrs
 
 from ._cancel import CancelToken
-from ._errors import BrokenPool, PoolShutDown
 from ._pool import WorkerPool
 from ._process import innermost_token, node_pool, take_node_pools
 from ._progress import Progress, ProgressArg, make_progress
@@ -127,7 +126,9 @@ def _put_all(
     for item in items:
         try:
             futures.append(pool.put(item))
-        except (BrokenPool, PoolShutDown) as exc:  # a setup failed, or close_node_pools()
+        # A setup failed (BrokenPool), close_node_pools() ran (PoolShutDown), or the
+        # interpreter is exiting (a plain RuntimeError, as ThreadPoolExecutor raises then).
+        except RuntimeError as exc:
             return futures, exc
     return futures, None
 

@@ -65,7 +65,10 @@ class Cancelled(ThreadkitError):
 class PoolShutDown(ThreadkitError, RuntimeError):
     """Raised by a pool that is shutting down or shut down when it is asked to take work.
 
-    Also raised in a thread blocked on a full queue when shutdown begins.
+    Also raised in a thread blocked on a full queue when shutdown begins. Once the
+    interpreter itself is exiting, submissions get a plain ``RuntimeError`` with
+    ``ThreadPoolExecutor``'s words instead, as the stdlib pool gives them; catch
+    ``RuntimeError`` to handle both.
     """
 
 
