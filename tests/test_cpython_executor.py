@@ -43,8 +43,8 @@ READS_PRIVATE: dict[str, str] = {
 # Tests that check text threadkit words its own way on purpose (names, logs), and why.
 DIFFERS_BY_DESIGN: dict[str, str] = {
     "ThreadPoolShutdownTest.test_thread_names_default": (
-        "reads `_threads` and expects default thread names `ThreadPoolExecutor-N_k`; WorkerPool's are "
-        "`WorkerPool-N_k` (pass `thread_name_prefix` to choose)"
+        "reads `_threads` and expects default thread names `ThreadPoolExecutor-N_k`; "
+        "WorkerPool's are `WorkerPool-N_k` (pass `thread_name_prefix` to choose)"
     ),
 }
 

@@ -131,3 +131,51 @@ def test_bursts_start_no_more_threads_than_the_stdlib() -> None:
     ours = _peak_threads(WorkerPool, 30, 300) - base
     theirs = _peak_threads(cf.ThreadPoolExecutor, 30, 300) - base
     assert ours <= theirs, (ours, theirs)
+
+
+@pytest.mark.parametrize("max_queue", [None, 1])
+def test_a_worker_starting_outside_the_lock_is_waited_for_and_idle_ones_are_not_blocked(
+    monkeypatch: pytest.MonkeyPatch, max_queue: int | None
+) -> None:
+    """A submitter starts a new worker's thread after releasing the engine's lock: workers
+    go idle meanwhile, and a shutdown that comes first still waits for that worker."""
+    real_start = threading.Thread.start
+    reached, go = threading.Event(), threading.Event()
+    starts: list[str] = []
+
+    def gated_start(thread: threading.Thread) -> None:
+        if thread.name.startswith("gated"):
+            starts.append(thread.name)
+            if len(starts) == 2:  # the pool's second worker
+                reached.set()
+                assert go.wait(WAIT)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", gated_start)
+    pool = WorkerPool(2, thread_name_prefix="gated", max_queue=max_queue)
+    first = Gate()
+    futures = [pool.submit(first)]
+    assert first.started.wait(WAIT)
+    submitter = threading.Thread(target=lambda: futures.append(pool.submit(int, "2")))
+    submitter.start()
+    assert reached.wait(WAIT)
+    # The first worker finishes and goes idle while the second one is being started
+    # (counted, so busy with its first task).
+    first.open()
+    for _ in range(int(WAIT / 0.001)):
+        if pool.statistics().idle == 1:
+            break
+        threading.Event().wait(0.001)
+    stats = pool.statistics()
+    assert (stats.workers, stats.idle, stats.busy) == (2, 1, 1)
+    ended = threading.Event()
+    shutter = threading.Thread(target=lambda: (pool.shutdown(wait=True), ended.set()))
+    shutter.start()
+    assert not ended.wait(0.1), "shutdown returned before a counted worker started"
+    go.set()
+    submitter.join(WAIT)
+    shutter.join(WAIT)
+    assert ended.is_set()
+    assert [f.result(0) for f in futures] == [None, 2]
+    stats = pool.statistics()
+    assert (stats.submitted, stats.completed, stats.workers) == (2, 2, 0)

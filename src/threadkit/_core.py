@@ -35,16 +35,25 @@ lock, so the invariant holds exactly:
     alive == max_workers``, whenever ``lock`` is free and the pool is running).
 
 Hence no task waits behind a worker that could run it, and work in which every task
-waits for a later one cannot deadlock below ``max_workers``. Two yields of the GIL
-(``time.sleep(0)``) keep the exactness cheap:
+waits for a later one cannot deadlock below ``max_workers``. What keeps the exactness
+cheap is two yields of the GIL (``time.sleep(0)``), each made only after quick tasks,
+and thread starts made outside the lock:
 
-* before starting a thread a submitter yields once, so workers finishing a quick task
-  can become idle first (without it a burst keeps the GIL while they wait for it, and a
-  large pool grows to hundreds of threads one idle worker could serve); it stops when
-  a yield spares nothing (long tasks) until a task is handed to an idle worker again;
-* before going idle a worker yields once, so a submitter running ahead queues more work
-  (or starts the threads it needs) and the worker takes it from the queue, instead of
-  every task paying an idle round trip (join the list, be handed the task, be woken).
+* a worker finding the queue empty after a task quicker than the switch interval yields
+  once before going idle, so a submitter running ahead queues more (or starts the
+  threads it needs) and the worker takes it from the queue instead of every task paying
+  an idle round trip (join the list, be handed the task, be woken). After a longer task
+  every other thread has had its turn, so the yield would find nothing new and, among
+  hundreds of threads, cost a round of them;
+* a submitter about to start a thread, while the tasks last finished were quick, yields
+  once so workers finishing one can become idle first (a burst would otherwise keep the
+  GIL while they wait for it, and a large pool grew to hundreds of threads one idle
+  worker could serve); it stops when a yield spares nothing until a task is handed to
+  an idle worker again;
+* a new worker is counted under the lock (``_reserve``) and its thread started after
+  the lock is released, because a start waits for the new thread to run: workers going
+  idle meanwhile would queue up on the lock. Shutdown and interpreter exit wait until
+  a counted worker's start is over (``WorkerRecord.launched``) before joining it.
 
 Invariants:
     * Every entry put on ``tasks`` is taken exactly once: by a worker (which runs it or,
@@ -77,11 +86,11 @@ import contextlib
 import itertools
 import logging
 import queue
+import sys
 import threading
 import time
 import weakref
 from collections import deque
-from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from . import _process
@@ -103,9 +112,17 @@ from ._reports import (
 from ._tasks import Task, run_task
 from ._text import format_seconds
 from ._threads import set_os_thread_name, started_anyway, unique_name
-from ._waiting import get_interruptibly, join_interruptibly
-from ._watchdog import snapshot_workers, watch
-from ._worker import CANCELLED, FAILED, PROCESS, WorkerRecord, start_worker, stop_worker
+from ._waiting import get_interruptibly
+from ._watchdog import snapshot_workers, start_watchdog, wait_for_workers
+from ._worker import (
+    CANCELLED,
+    FAILED,
+    PROCESS,
+    WorkerRecord,
+    set_up_thread,
+    started_threads,
+    stop_worker,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -122,7 +139,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("threadkit")
-stdlib_logger = logging.getLogger("concurrent.futures")  # where ThreadPoolExecutor logs
 
 OverflowPolicy = Literal["block", "reject", "caller_runs", "drop_oldest"]
 POLICIES: Final = ("block", "reject", "caller_runs", "drop_oldest")
@@ -193,7 +209,8 @@ class Core:
         self.state = RUNNING
         self.broken_message = ""
         self.broken_cause: BaseException | None = None
-        self.workers: set[WorkerRecord] = set()  # every live worker thread
+        # Every live worker (a dict used as an ordered set: storing in it is no signal point).
+        self.workers: dict[WorkerRecord, None] = {}
         self.alive = 0  # workers that count as capacity (not retiring)
         self.idlers: list[WorkerRecord] = []  # idle workers, the most recently idle last
         self.runs: weakref.WeakSet[MapRun] = weakref.WeakSet()  # map runs, for _drain
@@ -210,6 +227,7 @@ class Core:
 
         # -- lock-free hints (a stale value costs only a thread too many or a yield) --------
         self.yield_first = True  # yield the GIL once before starting a thread (_accept)
+        self.quick_tasks = True  # the last task before a worker went idle was quick
 
         # -- written once by one thread, read without the lock ------------------------------
         self.abandoned = False  # a shutdown gave up waiting: interpreter exit will not wait
@@ -303,15 +321,22 @@ class Core:
     def _spawn_for(self, entry: Task) -> bool:
         """Give ``entry`` to an idle worker or a new one, bypassing the (full) queue;
         ``False`` if no worker is idle and the pool is at ``max_workers``."""
-        with self.lock:
-            self.check_open()
-            if self.idlers:
-                self._hand_to_idle(entry, counted=True)
-                return True
-            if self.alive >= self.max_workers:
-                return False
-            self._spawn(entry)
-            return True
+        ws = None
+        try:
+            with self.lock:
+                self.check_open()
+                if self.idlers:
+                    self._hand_to_idle(entry, counted=True)
+                    return True
+                if self.alive >= self.max_workers:
+                    return False
+                ws = self._reserve(entry)
+            self._start(ws)
+        except BaseException:
+            if ws is not None:
+                self._start_failed(ws)
+            raise
+        return True
 
     def _hand_to_idle(self, entry: object, *, counted: bool = False) -> None:
         """Give ``entry`` to the most recently idle worker (lock held, ``idlers`` not empty);
@@ -334,36 +359,45 @@ class Core:
         """Hand ``entry`` to an idle worker, start one for it, or queue it (only at
         ``max_workers``); the caller holds a queue place if the queue is bounded."""
         slots = self.slots
-        if self.yield_first and not self.idlers and 0 < self.alive < self.max_workers:
-            # About to start a thread (hints, read without the lock): first let workers
-            # that are finishing a task run and become idle. A thread start costs tens of
-            # microseconds, and the submitter would otherwise keep the GIL through a
-            # burst while they wait for it, so bursts of quick tasks grew pools far
-            # beyond need (see the engine's docstring). When no worker went idle
-            # meanwhile (long tasks), stop yielding until one is handed a task again.
+        if (
+            self.yield_first
+            and self.quick_tasks
+            and not self.idlers
+            and 0 < self.alive < self.max_workers
+        ):
+            # About to start a thread (hints, read without the lock): let workers that
+            # finish quick tasks become idle first (see the engine's docstring).
             time.sleep(0)
             self.yield_first = bool(self.idlers)
-        with self.lock:
-            if self.state != RUNNING or _process.exiting:
-                if slots is not None:
-                    slots.put(True)
-                raise self.closed_error()
-            if self.idlers:
-                if slots is not None:
-                    slots.put(True)  # never queued: the place is free again
-                self._hand_to_idle(entry, counted=True)
-                self.yield_first = True  # workers do go idle: yielding can spare a thread
-            elif self.alive < self.max_workers:
-                if slots is not None:
-                    # Never queued: the new worker runs it first. Returned before the
-                    # thread starts, so the task itself finds the place free.
-                    slots.put(True)
-                self._spawn(entry)  # if this raises, the task was never accepted
-            else:
-                # Counted first: no signal handler runs between the two, and one that
-                # runs after the put finds the books right.
-                self.submitted += 1
-                self.tasks.put(entry)
+        ws = None
+        try:
+            with self.lock:
+                if self.state != RUNNING or _process.exiting:
+                    if slots is not None:
+                        slots.put(True)
+                    raise self.closed_error()
+                if self.idlers:
+                    if slots is not None:
+                        slots.put(True)  # never queued: the place is free again
+                    self._hand_to_idle(entry, counted=True)
+                    self.yield_first = True  # workers do go idle: yielding can spare a thread
+                elif self.alive < self.max_workers:
+                    if slots is not None:
+                        # Never queued: the new worker runs it first. Returned before the
+                        # thread starts, so the task itself finds the place free.
+                        slots.put(True)
+                    ws = self._reserve(entry)
+                else:
+                    # Counted first: no signal handler runs between the two, and one that
+                    # runs after the put finds the books right.
+                    self.submitted += 1
+                    self.tasks.put(entry)
+            if ws is not None:
+                self._start(ws)  # if this raises, the task was never accepted
+        except BaseException:
+            if ws is not None:
+                self._start_failed(ws)
+            raise
 
     def _overflow(self, entry: Task) -> bool:
         """Apply the overflow policy: the bounded queue has no free place."""
@@ -585,51 +619,71 @@ class Core:
 
     def start_watchdog(self) -> None:
         """Start the thread that warns about tasks running longer than ``watchdog``."""
-        thread = threading.Thread(
-            target=watch, args=(self,), name=f"{self.prefix}_watchdog", daemon=True
-        )
-        self.watch_thread = thread
-        thread.start()
+        self.watch_thread = start_watchdog(self)
 
     # -- workers -----------------------------------------------------------------------
 
     def _spawn(self, first: object) -> None:
-        """Start a worker whose first entry is ``first`` (lock held); raises on failure.
+        """Start a worker whose first entry is ``first``, the lock held throughout; raises
+        on failure (rare paths: map feeds, replacing a crashed worker)."""
+        ws = self._reserve(first)
+        try:
+            ws.thread.start()  # type: ignore[union-attr]
+        except BaseException:
+            if not started_anyway(ws.thread):  # type: ignore[arg-type]
+                self._unreserve(ws)
+            raise
+        finally:
+            ws.launched.set()
 
-        A task given as ``first`` is counted as submitted if its thread runs.
+    def _reserve(self, first: object) -> WorkerRecord:
+        """Count a new worker whose first entry is ``first`` (lock held); ``_start`` starts it.
+
+        Submitters start it after releasing the lock: a thread start waits for the new
+        thread to run, and workers going idle meanwhile would otherwise queue up on the
+        lock. A task given as ``first`` is counted as submitted. The worker is registered
+        and counted with no call from there to the caller holding the record (no point
+        where a signal handler runs), so a caller interrupted earlier has nothing to undo.
         """
         # A prefix of the pool's own is unique already: its workers are numbered by the
         # pool, and no process-wide counter keeps an entry for every pool ever made.
         name = f"{self.prefix}_{self.next_index}" if self.own_prefix else unique_name(self.prefix)
         ws = WorkerRecord(name, self.next_index)
         ws.first = first
-        if type(first) is tuple:
+        task = type(first) is tuple
+        if task:
             ws.task = first
             ws.items = 1
             ws.started = time.monotonic()
         # The first entry travels in the record, not the thread's arguments, which
         # would keep it (and its result) alive for the thread's whole life.
-        thread = threading.Thread(target=worker_main, args=(self, ws), name=ws.name, daemon=True)
-        ws.thread = thread
-        # Counted before the start, with no point between where a signal handler runs:
-        # an interrupt anywhere in start() finds the books right for a thread that runs,
-        # and the except clause takes the counts back for one that does not.
-        task = type(first) is tuple
+        ws.thread = threading.Thread(target=worker_main, args=(self, ws), name=name, daemon=True)
+        self.workers[ws] = None
         self.alive += 1
         self.next_index += 1
         if task:
             self.submitted += 1
-        try:
-            self.workers.add(ws)
-            thread.start()
-        except BaseException:
-            if not started_anyway(thread):
-                self.workers.discard(ws)
-                self.alive -= 1
-                self.next_index -= 1
-                if task:
-                    self.submitted -= 1
-            raise
+        return ws
+
+    def _start(self, ws: WorkerRecord) -> None:
+        """Start a reserved worker's thread, the lock not held (see ``_reserve``)."""
+        ws.thread.start()  # type: ignore[union-attr]
+        ws.launched.set()
+
+    def _start_failed(self, ws: WorkerRecord) -> None:
+        """After ``_start`` (or the way to it) raised: take the counts back unless the
+        thread runs anyway (an interrupt after its creation)."""
+        if not started_anyway(ws.thread):  # type: ignore[arg-type]
+            with self.lock:
+                self._unreserve(ws)
+        ws.launched.set()
+
+    def _unreserve(self, ws: WorkerRecord) -> None:
+        """Forget a reserved worker whose thread never started (lock held)."""
+        if self.workers.pop(ws, False) is None:
+            self.alive -= 1
+            if type(ws.first) is tuple:
+                self.submitted -= 1
 
     def wait_for_work(self, ws: WorkerRecord) -> Any:
         """Wait for an entry, the queue having looked empty; ``_RETIRE`` or ``_STOP`` to exit.
@@ -675,37 +729,17 @@ class Core:
 
     def init_thread(self, ws: WorkerRecord) -> bool:
         """Run the initializer and the Worker's setup in the new thread; break on failure."""
-        what = "initializer"
-        try:
-            if self.initializer is not None:
-                self.initializer(*self.initargs)
-            what = "Worker setup"
-            if self.worker_factory is not None:
-                ws.instance = start_worker(self.worker_factory, ws, self.token)
-        except BaseException as exc:
-            if what == "initializer":
-                # ThreadPoolExecutor's record and words for the same failure, on its
-                # logger, so logging set up for the stdlib's pools sees it too.
-                stdlib_logger.critical(
-                    "Exception in initializer: %s failed; the pool is broken",
-                    ws.name,
-                    exc_info=exc,
-                )
-                message = (
-                    "A thread initializer failed, the thread pool is not usable anymore "
-                    f"({exc!r} in {ws.name})"
-                )
-            else:
-                logger.error("Worker setup failed in %s; the pool is broken", ws.name, exc_info=exc)
-                message = f"a worker's Worker setup failed ({exc!r}); the pool is not usable"
-            self.break_pool(message, exc)
-            return False
-        return True
+        failure = set_up_thread(
+            self.initializer, self.initargs, self.worker_factory, ws, self.token
+        )
+        if failure is not None:
+            self.break_pool(*failure)
+        return failure is None
 
     def worker_exited(self, ws: WorkerRecord, crashed: bool) -> None:
         """Forget a worker whose thread is ending; replace it if it died with work left."""
         with self.lock:
-            self.workers.discard(ws)
+            self.workers.pop(ws, None)
             self.completed += ws.completed
             self.failed += ws.failed
             self.cancelled += ws.cancelled
@@ -738,9 +772,7 @@ class Core:
                 cancelled += 1
         for run, chunks in runs:
             error = self.broken_error()
-            run.resolve(chunks, error)
-            run.emit_unstarted(chunks, error)
-            failed += count(chunks)
+            failed += run.end_unstarted(chunks, error)
         with self.lock:
             self.failed += failed
             self.cancelled += cancelled
@@ -776,15 +808,17 @@ class Core:
                 tasks.append(entry)
         # Every run, not only those with a token still queued: workers that took a run's
         # last tokens keep claiming its chunks until none is left.
-        while True:
-            try:
-                live = list(self.runs)
-                break
-            except RuntimeError:  # a run was collected mid-copy (possible without a GIL)
-                continue
-        runs = [(run, run.take_all()) for run in live]
+        runs = [(run, run.take_all()) for run in self._live_runs()]
         self._stop_intake()
         return tasks, [(run, chunks) for run, chunks in runs if chunks]
+
+    def _live_runs(self) -> list[MapRun]:
+        """The map runs not yet collected (lock held)."""
+        while True:
+            try:
+                return list(self.runs)
+            except RuntimeError:  # a run was collected mid-copy (possible without a GIL)
+                continue
 
     def _stop_intake(self) -> None:
         """Wake idle workers to exit and blocked submitters to fail (lock held).
@@ -825,16 +859,14 @@ class Core:
             # down (two doing so from tasks or callbacks would wait on each other). Any
             # other thread waits for them all.
             skip = self.in_shutdown if getattr(this_thread, "core", None) is self else ()
-            threads = [
-                ws.thread for ws in self.workers if ws.thread is not None and ws.thread not in skip
-            ]
+            records = [ws for ws in self.workers if ws.thread not in skip]
         if cancel:
             # Only now that the queue is empty: a task that returns early on the token
             # must not free its worker for a queued task that was about to be cancelled.
             self.token.cancel("the pool is shutting down")
         try:
             return self._finish_shutdown(
-                threads, tasks, runs, drop=drop, wait=wait, deadline=deadline, timeout=timeout
+                records, tasks, runs, drop=drop, wait=wait, deadline=deadline, timeout=timeout
             )
         finally:
             with self.lock:
@@ -842,7 +874,7 @@ class Core:
 
     def _finish_shutdown(
         self,
-        threads: list[threading.Thread],
+        records: list[WorkerRecord],
         tasks: list[Task],
         runs: list[tuple[MapRun, list[Chunk]]],
         *,
@@ -861,9 +893,7 @@ class Core:
             if drop:
                 dropped.append(DroppedTask(None if fn is PROCESS else fn, args, kwargs, fut))
         for run, chunks in runs:
-            run.resolve(chunks, CancelledError)
-            run.emit_unstarted(chunks)
-            cancelled += count(chunks)
+            cancelled += run.end_unstarted(chunks)
             if drop:
                 fn = None if run.fn is PROCESS else run.fn
                 calls = [call for _, chunk in chunks for call in chunk]
@@ -871,28 +901,9 @@ class Core:
         if cancelled:
             with self.lock:
                 self.cancelled += cancelled
-        stragglers: tuple[WorkerSnapshot, ...] = ()
-        if wait:
-            me = threading.current_thread()
-            watcher = self.watch_thread
-            if watcher is not None and watcher is not me:
-                threads.append(watcher)
-            for thread in threads:
-                if thread is not me:
-                    remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                    join_interruptibly(thread, remaining)
-            # Stacks are taken only when some thread is still running: the snapshot is the
-            # costly (and, on 3.11, GC-sensitive) part of a shutdown.
-            late = {t.name for t in threads if t is not me and t.is_alive()}
-            if late:
-                stragglers = tuple(s for s in self.snapshots(exclude=me) if s.thread_name in late)
-            if stragglers:
-                self.abandoned = True
-                logger.warning(
-                    "shutdown stopped waiting after %s; still running: %s",
-                    format_seconds(timeout),
-                    ", ".join(f"{s.thread_name} ({s.task})" for s in stragglers),
-                )
+        stragglers = wait_for_workers(self, records, deadline, timeout) if wait else ()
+        if stragglers:
+            self.abandoned = True
         return ShutdownReport(cancelled=cancelled, stragglers=stragglers, dropped=tuple(dropped))
 
     def shutdown_on_gc(self) -> None:
@@ -952,7 +963,8 @@ class Core:
     def worker_threads(self) -> list[threading.Thread]:
         """The threads of the live workers (for interpreter exit to join)."""
         with self.lock:
-            return [ws.thread for ws in self.workers if ws.thread is not None]
+            records = list(self.workers)
+        return started_threads(records, None)
 
     def after_fork_in_child(self) -> None:
         """The child of a fork inherits no threads: refuse work clearly, resolve the rest.
@@ -979,12 +991,7 @@ class Core:
         for ws in self.workers:
             entries += [ws.first, ws.task, ws.handed]
         entries += self.inline.values()  # running in submitters' threads: not here either
-        while True:
-            try:
-                entries += self.runs  # every map run, whoever holds its tokens
-                break
-            except RuntimeError:  # pragma: no cover - a run collected mid-copy
-                continue
+        entries += self._live_runs()  # every map run, whoever holds its tokens
         self.workers.clear()
         self.alive = 0
         self.idlers.clear()
@@ -1047,6 +1054,8 @@ def _work_loop(core: Core, ws: WorkerRecord) -> None:
     hooks = core.hooks
     get_nowait = core.tasks.get_nowait
     sleep = time.sleep
+    monotonic = time.monotonic
+    quick_limit = sys.getswitchinterval()
     slots = core.slots
     empty = queue.Empty
     entry, ws.first = ws.first, None  # a new worker's first entry, handed at its start
@@ -1057,11 +1066,13 @@ def _work_loop(core: Core, ws: WorkerRecord) -> None:
                 # the child a future that no structure of its pool holds.
                 ws.task = entry = get_nowait()
             except empty:
-                # Before going idle, yield the GIL once: a submitter running ahead then
-                # queues more (or starts the threads it needs) and this worker takes the
-                # queued work without the idle round trip (joining the idle list, being
-                # handed a task, being woken, for every task).
-                sleep(0)
+                # After a quick task, yield once before going idle (see the docstring);
+                # whether it was quick is also a hint for submitters about to start one.
+                quick = monotonic() - ws.started < quick_limit
+                if core.quick_tasks is not quick:
+                    core.quick_tasks = quick
+                if quick:
+                    sleep(0)
                 entry = core.wait_for_work(ws)  # handed, or taken there: no place to return
                 if entry is _STOP:
                     core.pass_stop()

@@ -318,11 +318,15 @@ class MapRun:
         """Make the consumer raise ``exc`` at once (the pool can never finish the run)."""
         self.out.put(Batch(-1, [None], {0: exc}))
 
-    def resolve(self, chunks: list[Chunk], error: Error) -> None:
-        """End items that will never run (cancelled, pool broken) with ``error``."""
+    def end_unstarted(self, chunks: list[Chunk], error: BaseException | None = None) -> int:
+        """End items that will never run: cancelled, or failed with ``error`` (the pool
+        broke); report them to hooks, and return how many there were."""
+        ending: Error = CancelledError if error is None else error
         for start, calls in chunks:
             size = len(calls)
-            self.out.put(Batch(start, [None] * size, dict.fromkeys(range(size), error)))
+            self.out.put(Batch(start, [None] * size, dict.fromkeys(range(size), ending)))
+        self.emit_unstarted(chunks, error)
+        return count(chunks)
 
 
 _NOTHING: deque[Any] = deque(maxlen=0)  # always empty: the fast path of a lazy iterator

@@ -1,6 +1,6 @@
-"""Looking at a pool's workers from outside: snapshots with stacks, and the watchdog.
+"""Looking at a pool's workers from outside: snapshots, the watchdog, stragglers.
 
-Both read the engine's worker records (``WorkerRecord``) and never change them:
+All read the engine's worker records (``WorkerRecord``) and never change them:
 
 * ``snapshot_workers`` turns the records of live workers, copied under the engine's
   lock, into ``WorkerSnapshot`` values: the task each runs, for how long, and its stack.
@@ -9,6 +9,8 @@ Both read the engine's worker records (``WorkerRecord``) and never change them:
 * ``watch`` is the body of a pool's watchdog thread (``watchdog=`` seconds): it wakes a
   few times per threshold, and logs each task once, with its stack, when it has run
   longer than the threshold.
+* ``wait_for_workers`` is a shutdown's wait for the workers (and the watchdog), up to
+  its deadline; it returns the snapshots of the workers still running then.
 
 The engine is seen through the small ``Watched`` protocol.
 """
@@ -22,8 +24,10 @@ import traceback
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._reports import WorkerSnapshot, describe_callable
+from ._text import format_seconds
 from ._threads import current_frames
-from ._worker import PROCESS
+from ._waiting import join_interruptibly
+from ._worker import PROCESS, started_threads
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -31,7 +35,7 @@ if TYPE_CHECKING:
     from ._locks import Lock
     from ._worker import WorkerRecord
 
-__all__ = ["Watched", "snapshot_workers", "watch"]
+__all__ = ["Watched", "snapshot_workers", "start_watchdog", "wait_for_workers", "watch"]
 
 logger = logging.getLogger("threadkit")
 
@@ -43,13 +47,18 @@ class Watched(Protocol):
     """What the watchdog needs of a pool's engine."""
 
     lock: Lock
-    workers: set[WorkerRecord]
+    workers: dict[WorkerRecord, None]
     watchdog: float | None
     watch_stop: threading.Event
     prefix: str
 
-    def snapshots(self, *, long_running: float | None = None) -> tuple[WorkerSnapshot, ...]:
-        """Snapshots of the live workers whose task has run ``long_running`` seconds."""
+    watch_thread: threading.Thread | None
+
+    def snapshots(
+        self, *, exclude: threading.Thread | None = None, long_running: float | None = None
+    ) -> tuple[WorkerSnapshot, ...]:
+        """Snapshots of the live workers (but ``exclude``) whose task has run
+        ``long_running`` seconds."""
         ...
 
 
@@ -119,3 +128,44 @@ def watch(engine: Watched) -> None:
             reported = long_running  # forget tasks that ended
         except Exception:  # pragma: no cover - a bug here must not end the watch
             logger.exception("the watchdog of %s failed", engine.prefix)
+
+
+def start_watchdog(engine: Watched) -> threading.Thread:
+    """Start the thread that runs ``watch(engine)``."""
+    thread = threading.Thread(
+        target=watch, args=(engine,), name=f"{engine.prefix}_watchdog", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def wait_for_workers(
+    engine: Watched,
+    records: Iterable[WorkerRecord],
+    deadline: float | None,
+    timeout: float | None,
+) -> tuple[WorkerSnapshot, ...]:
+    """Join the workers of ``records`` and the watchdog until ``deadline``; return the
+    snapshots of those still running then (logged), if any."""
+    me = threading.current_thread()
+    threads = started_threads(records, deadline)
+    watcher = engine.watch_thread
+    if watcher is not None:
+        threads.append(watcher)
+    threads = [t for t in threads if t is not me]
+    for thread in threads:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        join_interruptibly(thread, remaining)
+    # Stacks are taken only when some thread is still running: the snapshot is the
+    # costly (and, on 3.11, GC-sensitive) part of a shutdown.
+    late = {t.name for t in threads if t.is_alive()}
+    if not late:
+        return ()
+    stragglers = tuple(s for s in engine.snapshots(exclude=me) if s.thread_name in late)
+    if stragglers:
+        logger.warning(
+            "shutdown stopped waiting after %s; still running: %s",
+            format_seconds(timeout),
+            ", ".join(f"{s.thread_name} ({s.task})" for s in stragglers),
+        )
+    return stragglers

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Final, Generic
 
 from typing_extensions import TypeVar
 
+from ._waiting import wait_slice
+
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from ._cancel import CancelToken
 
@@ -35,7 +38,9 @@ __all__ = [
     "Out",
     "Worker",
     "WorkerRecord",
+    "set_up_thread",
     "start_worker",
+    "started_threads",
     "stop_worker",
 ]
 
@@ -43,6 +48,7 @@ In = TypeVar("In", default=Any)
 Out = TypeVar("Out", default=Any)
 
 logger = logging.getLogger("threadkit")
+stdlib_logger = logging.getLogger("concurrent.futures")  # where ThreadPoolExecutor logs
 
 # How one task or map item ended, as the worker counts it.
 OK: Final = 0
@@ -157,6 +163,40 @@ def start_worker(
     return instance
 
 
+def set_up_thread(
+    initializer: Callable[..., object] | None,
+    initargs: tuple[Any, ...],
+    factory: Callable[[], Any] | None,
+    ws: WorkerRecord,
+    token: CancelToken,
+) -> tuple[str, BaseException] | None:
+    """Run the initializer, then make the thread's Worker (``ws.instance``); on failure,
+    log it and return the broken pool's message and the cause."""
+    what = "initializer"
+    try:
+        if initializer is not None:
+            initializer(*initargs)
+        what = "Worker setup"
+        if factory is not None:
+            ws.instance = start_worker(factory, ws, token)
+    except BaseException as exc:
+        if what == "initializer":
+            # ThreadPoolExecutor's record and words for the same failure, on its logger,
+            # so logging set up for the stdlib's pools sees it too.
+            stdlib_logger.critical(
+                "Exception in initializer: %s failed; the pool is broken", ws.name, exc_info=exc
+            )
+            message = (
+                "A thread initializer failed, the thread pool is not usable anymore "
+                f"({exc!r} in {ws.name})"
+            )
+        else:
+            logger.error("Worker setup failed in %s; the pool is broken", ws.name, exc_info=exc)
+            message = f"a worker's Worker setup failed ({exc!r}); the pool is not usable"
+        return message, exc
+    return None
+
+
 def stop_worker(instance: Worker[Any, Any], ws: WorkerRecord) -> None:
     """Run ``teardown`` for a worker whose setup succeeded; log instead of raising."""
     try:
@@ -182,6 +222,7 @@ class WorkerRecord:
         "index",
         "instance",
         "items",
+        "launched",
         "name",
         "retiring",
         "started",
@@ -194,6 +235,7 @@ class WorkerRecord:
         self.name = name
         self.index = index
         self.thread: threading.Thread | None = None
+        self.launched = threading.Event()  # set once its start is over (started or not)
         self.first: Any = None  # the entry a new worker starts with (handed over once)
         self.task: object = None  # the entry being run, or None
         self.items = 0  # tasks/map items in `task`
@@ -206,3 +248,24 @@ class WorkerRecord:
         self.handed: Any = None
         self.retiring = False  # guarded by the core's lock
         self.instance: Any = None  # the thread's Worker object (worker= pools)
+
+
+def started_threads(
+    records: Iterable[WorkerRecord], deadline: float | None
+) -> list[threading.Thread]:
+    """The threads of ``records`` that started, each looked at once its start is over.
+
+    A submitter starts a new worker's thread after releasing the engine's lock, so a
+    record can be seen before its thread exists (joining it then would raise). Waits
+    until ``deadline`` (``time.monotonic()``) at most, in slices on the main thread.
+    """
+    threads: list[threading.Thread] = []
+    for ws in records:
+        while not ws.launched.is_set():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            ws.launched.wait(wait_slice(remaining))
+        if ws.thread is not None and ws.thread.ident is not None:
+            threads.append(ws.thread)
+    return threads
