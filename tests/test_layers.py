@@ -34,6 +34,7 @@ FLOORS: dict[str, int] = {
     # 3: the primitives
     "_cancel": 3,
     "_futures": 3,
+    "_places": 3,
     "_progress": 3,
     "_signals": 3,
     # 4: the vocabulary of a pool and of the limiters

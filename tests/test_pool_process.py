@@ -369,7 +369,7 @@ except KeyboardInterrupt:
     print("INTERRUPTED AFTER %.3f" % (time.monotonic() - began), flush=True)
 release.set()
 assert not cf.wait(futures, timeout=10).not_done
-print("FREE PLACES", pool._core.free_places(), flush=True)
+print("FREE PLACES", pool._core.places.free(), flush=True)
 report = pool.shutdown(wait=True, timeout=10)
 stats = pool.statistics()
 print("ADDS UP", stats.submitted == stats.completed + stats.failed + stats.cancelled, flush=True)

@@ -473,7 +473,7 @@ def test_overflow_policies_under_concurrency_keep_the_books(
 
     run_together(4, submit_many)
     wait_until_quiescent(pool, [f for _, f in accepted])
-    assert pool._core.free_places() == 2  # every queue place is free again
+    assert pool._core.places.free() == 2  # every queue place is free again
     stats = pool.statistics()
     pool.shutdown()
     for key, fut in accepted:
@@ -509,7 +509,7 @@ def test_queue_slots_return_to_max_queue_after_many_cycles(fast_switching: None)
                     fut.cancel()
             gate.set()
             wait_until_quiescent(pool, [*held, *(f for f in queued if f is not None)])
-            free = pool._core.free_places()
+            free = pool._core.places.free()
             assert free == 3, f"cycle {cycle}: {free} free places"
         stats = pool.statistics()
     assert stats.submitted == stats.completed + stats.failed + stats.cancelled
@@ -711,9 +711,10 @@ def test_drop_oldest_waits_for_a_place_in_flight_instead_of_recursing() -> None:
 
     pool.submit(hold)
     assert started.wait(WAIT)
-    slots = pool._core.slots
-    assert slots is not None
-    token = slots.get_nowait()  # the place a worker holds between taking a task and returning it
+    places = pool._core.places
+    assert places is not None
+    token = places.take()  # the place a worker holds between taking a task and returning it
+    assert token is True
     outcome: list[Any] = []
 
     def submit() -> None:
@@ -725,7 +726,7 @@ def test_drop_oldest_waits_for_a_place_in_flight_instead_of_recursing() -> None:
     submitter = threading.Thread(target=submit)
     submitter.start()
     submitter.join(0.2)  # long enough for the recursion to blow up, if it does
-    slots.put(token)  # the worker returns the place
+    places.give_back()  # the worker returns the place
     submitter.join(WAIT)
     gate.set()
     pool.shutdown()

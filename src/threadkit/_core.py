@@ -69,20 +69,14 @@ Invariants:
     * A worker retires (idle timeout) only under ``lock`` and only while still on
       ``idlers`` (no entry was handed to it). ``alive`` counts the workers that are
       capacity.
-    * With ``max_queue``, the free queue places are the tokens in ``slots`` plus the
-      ``unissued`` places never used yet (made on first use, so a huge bound costs
-      nothing). A submitter takes a token before queueing a task, and gives it back at
-      once if the task is handed or starts a worker; the worker that takes a task from
-      ``tasks`` returns its token. Blocked submitters wait in ``slots.get`` (C-level,
-      interruptible by Ctrl-C) and are woken by a returned token or by ``_STOP``, which
-      each passes on.
+    * With ``max_queue``, a task is queued only on a free place of ``places``, and its
+      place is given back when it leaves the queue (``_places``).
     * ``submitted == completed + failed + cancelled + queued + busy`` whenever the pool
       is quiescent, and ``queued`` is derived from that identity.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import queue
@@ -101,6 +95,7 @@ from ._futures import TaskFuture
 from ._hooks import HookedFuture, HookSet, PoolHooks, emit, submit_hooked
 from ._locks import new_lock
 from ._map import Chunk, MapRun, count
+from ._places import FULL, STOP, QueuePlaces
 from ._process import pool_numbers, this_thread
 from ._reports import (
     DroppedTask,
@@ -109,10 +104,9 @@ from ._reports import (
     TaskEvent,
     WorkerSnapshot,
 )
-from ._tasks import Task, run_task
+from ._tasks import Task, run_task, take_oldest_task
 from ._text import format_seconds
 from ._threads import set_os_thread_name, started_anyway, unique_name
-from ._waiting import get_interruptibly
 from ._watchdog import snapshot_workers, start_watchdog, wait_for_workers
 from ._worker import (
     CANCELLED,
@@ -147,12 +141,10 @@ POLICIES: Final = ("block", "reject", "caller_runs", "drop_oldest")
 # private attributes.
 RUNNING, SHUTDOWN, BROKEN = "running", "shut down", "broken"
 
-# Handed to idle workers, and put on the slot queue, when intake stops.
+# Handed to an idle worker when intake stops (each one exiting on it passes it on).
 _STOP: Final = None
 # Returned by Core.wait_for_work when an idle worker retires.
 _RETIRE: Final = object()
-# No queue place could be taken (distinct from _STOP, which is None).
-_NO_PLACE: Final = object()
 
 
 class Core:
@@ -195,10 +187,7 @@ class Core:
 
         # -- thread-safe on their own (C-level queues, counters, events) ----------------
         self.tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()  # entries: see the module
-        # One token per free queue place that was used before (see _issue_place).
-        self.slots: queue.SimpleQueue[Any] | None = None
-        if max_queue is not None:
-            self.slots = queue.SimpleQueue()
+        self.places = None if max_queue is None else QueuePlaces(max_queue)
         self.task_ids = itertools.count()  # hooks only (next() is atomic, even without a GIL)
         self.map_ids = itertools.count()  # hooks only
         self.late_cancelled: deque[int] = deque()  # counts from lock-free paths (appends)
@@ -216,7 +205,6 @@ class Core:
         self.runs: weakref.WeakSet[MapRun] = weakref.WeakSet()  # map runs, for _drain
         self.inline: dict[int, Task] = {}  # tasks running in submitters' threads, by id
         self.next_index = 0
-        self.unissued = 0 if max_queue is None else max_queue  # places not made yet
         # Totals; the live workers' own counters (in their records) are added by statistics().
         self.submitted = 0
         self.completed = 0
@@ -250,11 +238,11 @@ class Core:
         if self.state != RUNNING or _process.exiting:
             raise self.closed_error()
 
-    def _accept_with(self, token: object, entry: Task) -> None:
-        """Queue ``entry`` on the queue place ``token``, unless the token says intake stopped."""
-        assert self.slots is not None
-        if token is _STOP:
-            self.slots.put(_STOP)  # pass it on: it wakes the next blocked submitter too
+    def _accept_with(self, place: object, entry: Task) -> None:
+        """Queue ``entry`` on a free queue place, unless ``place`` says intake stopped."""
+        assert self.places is not None
+        if place is STOP:
+            self.places.pass_stop()
             with self.lock:
                 raise self.closed_error()
         self._accept(entry)
@@ -273,24 +261,16 @@ class Core:
         in the guarantees page).
         """
         try:
-            slots = self.slots
-            if slots is not None:
-                token: object = _NO_PLACE
-                with contextlib.suppress(queue.Empty):
-                    token = slots.get_nowait()
-                if token is _NO_PLACE and self.unissued:  # (a hint: checked again below)
-                    token = self._issue_place()
-                if token is not _NO_PLACE:
-                    self._accept_with(token, entry)
+            places = self.places
+            if places is not None:
+                place = places.take()
+                if place is not FULL:
+                    self._accept_with(place, entry)
                     return True
-                # The queue is full (outside the except block: errors raised from here on
-                # should not carry a queue.Empty as their context).
                 if self._spawn_for(entry):
                     return True  # a new worker takes it directly: the queue is not involved
                 if try_only:
-                    with self.lock:
-                        self.check_open()
-                        self.rejected += 1
+                    self._reject()
                     return False
                 return self._overflow(entry)
             self._accept(entry)
@@ -299,24 +279,6 @@ class Core:
             if not isinstance(exc, Exception):
                 entry[0]._tk_cancel_pending()
             raise
-
-    def _issue_place(self) -> object:
-        """A queue place never used before, if any is left; else ``_NO_PLACE``.
-
-        Places are made on first use, so a bound costs memory for the places a pool
-        really fills, not for ``max_queue`` (which may be huge).
-        """
-        with self.lock:
-            if self.unissued:
-                self.unissued -= 1
-                return True
-        return _NO_PLACE
-
-    def free_places(self) -> int:
-        """How many more tasks the bounded queue would take now (for tests and reports)."""
-        assert self.slots is not None
-        with self.lock:
-            return self.slots.qsize() + self.unissued
 
     def _spawn_for(self, entry: Task) -> bool:
         """Give ``entry`` to an idle worker or a new one, bypassing the (full) queue;
@@ -358,7 +320,7 @@ class Core:
     def _accept(self, entry: Task) -> None:
         """Hand ``entry`` to an idle worker, start one for it, or queue it (only at
         ``max_workers``); the caller holds a queue place if the queue is bounded."""
-        slots = self.slots
+        places = self.places
         if (
             self.yield_first
             and self.quick_tasks
@@ -373,20 +335,19 @@ class Core:
         try:
             with self.lock:
                 if self.state != RUNNING or _process.exiting:
-                    if slots is not None:
-                        slots.put(True)
+                    if places is not None:
+                        places.give_back()
                     raise self.closed_error()
-                if self.idlers:
-                    if slots is not None:
-                        slots.put(True)  # never queued: the place is free again
-                    self._hand_to_idle(entry, counted=True)
-                    self.yield_first = True  # workers do go idle: yielding can spare a thread
-                elif self.alive < self.max_workers:
-                    if slots is not None:
-                        # Never queued: the new worker runs it first. Returned before the
-                        # thread starts, so the task itself finds the place free.
-                        slots.put(True)
-                    ws = self._reserve(entry)
+                if self.idlers or self.alive < self.max_workers:
+                    if places is not None:
+                        # Never queued: the place is free again (before a new worker
+                        # starts, so the task itself finds it free).
+                        places.give_back()
+                    if self.idlers:
+                        self._hand_to_idle(entry, counted=True)
+                        self.yield_first = True  # workers go idle: a yield can spare a thread
+                    else:
+                        ws = self._reserve(entry)
                 else:
                     # Counted first: no signal handler runs between the two, and one that
                     # runs after the put finds the books right.
@@ -410,17 +371,13 @@ class Core:
             # An event loop's thread must neither wait for room nor run a task itself:
             # every coroutine and callback of its loop (often the very ones that would
             # free a place) would stop with it. It gets QueueFull at once (documented).
-            with self.lock:
-                self.check_open()
-                self.rejected += 1
+            self._reject()
             raise QueueFull(
                 f"the pool's queue is full (max_queue={self.max_queue}); a thread running "
                 f"an asyncio event loop is never made to wait or run the task ({policy!r})"
             )
         if policy == "reject":
-            with self.lock:
-                self.check_open()
-                self.rejected += 1
+            self._reject()
             raise QueueFull(f"the pool's queue is full (max_queue={self.max_queue})")
         if policy == "caller_runs":
             self._run_inline(entry)
@@ -429,26 +386,32 @@ class Core:
             return self._drop_oldest(entry)
         return self._block(entry)
 
+    def _reject(self) -> None:
+        """Count a task the full queue turned away (the pool's own error first, if closed)."""
+        with self.lock:
+            self.check_open()
+            self.rejected += 1
+
     def _block(self, entry: Task, *, wait_forever: bool = False) -> bool:
         """Wait for a free place in the queue, then queue ``entry`` (``"block"`` policy)."""
-        assert self.slots is not None
+        assert self.places is not None
         timeout = None if wait_forever else self.submit_timeout
         try:
-            token = get_interruptibly(self.slots.get, timeout)
+            place = self.places.wait(timeout)
         except queue.Empty:
             with self.lock:
                 self.rejected += 1
             raise SubmitTimeout(
                 f"no room in the pool's queue within {format_seconds(timeout)}"
             ) from None
-        self._accept_with(token, entry)
+        self._accept_with(place, entry)
         return True
 
     def _drop_oldest(self, entry: Task) -> bool:
         """Cancel the oldest queued task and queue ``entry`` in its place."""
         with self.lock:
             self.check_open()
-            victim = self._take_oldest_task()
+            victim = take_oldest_task(self.tasks)
             if victim is not None:
                 self.tasks.put(entry)  # takes over the victim's place
                 self.submitted += 1
@@ -460,38 +423,18 @@ class Core:
         victim[0].cancel()
         return True
 
-    def _take_oldest_task(self) -> Task | None:
-        """Take the oldest task entry off the queue, or ``None`` (lock held).
-
-        Map tokens met on the way are put back: their order carries no meaning.
-        """
-        others: list[Any] = []
-        found: Task | None = None
-        while found is None:
-            try:
-                entry = self.tasks.get_nowait()
-            except queue.Empty:
-                break
-            if type(entry) is tuple:
-                found = entry
-            else:
-                others.append(entry)
-        for other in others:
-            self.tasks.put(other)
-        return found
-
     def take_queued(self) -> Task | None:
         """Take the oldest queued task entry off the queue, cancelled; ``None`` if none.
 
         For ``WorkerPool._work_queue`` (code that drains ThreadPoolExecutor's queue). Map
-        tokens met on the way are put back (``_take_oldest_task``).
+        tokens met on the way are put back (``take_oldest_task``).
         """
         with self.lock:
-            found = self._take_oldest_task()
+            found = take_oldest_task(self.tasks)
             if found is None:
                 return None
-            if self.slots is not None:
-                self.slots.put(True)  # the place it held is free again
+            if self.places is not None:
+                self.places.give_back()  # the place it held is free again
             self.cancelled += 1
         found[0].cancel()
         return found
@@ -701,8 +644,8 @@ class Core:
                     return _STOP  # nothing left to take, and nothing will come
                 self.idlers.append(ws)
             else:
-                if self.slots is not None and type(entry) is tuple:
-                    self.slots.put(True)  # the task left the queue: one more place
+                if self.places is not None and type(entry) is tuple:
+                    self.places.give_back()  # the task left the queue
                 return entry
         timeout = -1 if self.idle_timeout is None else self.idle_timeout
         wake = ws.wake
@@ -830,8 +773,8 @@ class Core:
         """
         if self.idlers:
             self._hand_to_idle(_STOP)
-        if self.slots is not None:
-            self.slots.put(_STOP)
+        if self.places is not None:
+            self.places.pass_stop()
 
     # -- shutdown ----------------------------------------------------------------------
 
@@ -980,7 +923,7 @@ class Core:
             "in the child process: create a new pool there"
         )
         self.broken_cause = None
-        self.slots = None
+        self.places = None
         inherited, self.tasks = self.tasks, queue.SimpleQueue()
         entries: list[Any] = []
         while True:
@@ -1056,7 +999,7 @@ def _work_loop(core: Core, ws: WorkerRecord) -> None:
     sleep = time.sleep
     monotonic = time.monotonic
     quick_limit = sys.getswitchinterval()
-    slots = core.slots
+    give_back = None if core.places is None else core.places.give_back
     empty = queue.Empty
     entry, ws.first = ws.first, None  # a new worker's first entry, handed at its start
     while True:
@@ -1080,8 +1023,8 @@ def _work_loop(core: Core, ws: WorkerRecord) -> None:
                 if entry is _RETIRE:
                     return
             else:
-                if slots is not None and type(entry) is tuple:
-                    slots.put(True)  # the task left the queue: one more place
+                if give_back is not None and type(entry) is tuple:
+                    give_back()  # the task left the queue: its place is free
         if type(entry) is tuple:
             ws.task = entry
             ws.items = 1

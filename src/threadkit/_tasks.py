@@ -9,6 +9,7 @@ nothing for them.
 from __future__ import annotations
 
 import contextvars
+import queue
 import threading
 import time
 from typing import Any
@@ -19,7 +20,7 @@ from ._hooks import HookSet, emit, hook_raised, new_event
 from ._reports import TaskEvent
 from ._worker import CANCELLED, FAILED, PROCESS, WorkerRecord
 
-__all__ = ["Task", "run_task"]
+__all__ = ["Task", "run_task", "take_oldest_task"]
 
 # A task entry: (future, fn, args, kwargs, context).
 Task = tuple[TaskFuture[Any], Any, tuple[Any, ...], dict[str, Any], contextvars.Context]
@@ -100,3 +101,24 @@ def _run_task_hooked(
             hook_raised(hooks.finished)
     fut._tk_finish(result)
     return 0
+
+
+def take_oldest_task(tasks: queue.SimpleQueue[Any]) -> Task | None:
+    """Take the oldest task entry off a pool's queue ``tasks`` (its lock held), or ``None``.
+
+    Map tokens met on the way are put back: their order carries no meaning.
+    """
+    others: list[Any] = []
+    found: Task | None = None
+    while found is None:
+        try:
+            entry = tasks.get_nowait()
+        except queue.Empty:
+            break
+        if type(entry) is tuple:
+            found = entry
+        else:
+            others.append(entry)
+    for other in others:
+        tasks.put(other)
+    return found
