@@ -277,10 +277,17 @@ def mark(ratio: float, target: float, what: str, misses: list[str]) -> str:
 
 
 def compare(rounds: int, runners: dict[str, Runner]) -> dict[str, float]:
+    """The median time of each runner over ``rounds`` rounds, interleaved.
+
+    Each round runs every runner once, in an order rotated by one each round, so no
+    runner always goes first (after a quiet pause) or right after the same other one.
+    """
     samples: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            samples[name].append(run())
+    order = list(runners)
+    for round_ in range(rounds):
+        shift = round_ % len(order)
+        for name in order[shift:] + order[:shift]:
+            samples[name].append(runners[name]())
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
