@@ -169,7 +169,12 @@ def test_a_worker_starting_outside_the_lock_is_waited_for_and_idle_ones_are_not_
     stats = pool.statistics()
     assert (stats.workers, stats.idle, stats.busy) == (2, 1, 1)
     ended = threading.Event()
-    shutter = threading.Thread(target=lambda: (pool.shutdown(wait=True), ended.set()))
+
+    def shut_down() -> None:
+        pool.shutdown(wait=True)
+        ended.set()
+
+    shutter = threading.Thread(target=shut_down)
     shutter.start()
     assert not ended.wait(0.1), "shutdown returned before a counted worker started"
     go.set()

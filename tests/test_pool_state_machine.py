@@ -473,7 +473,9 @@ def test_overflow_policies_under_concurrency_keep_the_books(
 
     run_together(4, submit_many)
     wait_until_quiescent(pool, [f for _, f in accepted])
-    assert pool._core.places.free() == 2  # every queue place is free again
+    places = pool._core.places
+    assert places is not None
+    assert places.free() == 2  # every queue place is free again
     stats = pool.statistics()
     pool.shutdown()
     for key, fut in accepted:
@@ -509,7 +511,9 @@ def test_queue_slots_return_to_max_queue_after_many_cycles(fast_switching: None)
                     fut.cancel()
             gate.set()
             wait_until_quiescent(pool, [*held, *(f for f in queued if f is not None)])
-            free = pool._core.places.free()
+            places = pool._core.places
+            assert places is not None
+            free = places.free()
             assert free == 3, f"cycle {cycle}: {free} free places"
         stats = pool.statistics()
     assert stats.submitted == stats.completed + stats.failed + stats.cancelled
