@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from helpers import WAIT, Gate, handoff_holds
-from threadkit import WorkerPool
+from threadkit import BrokenPool, WorkerPool
 
 
 def wait_until_all_idle(pool: WorkerPool) -> int:
@@ -184,3 +184,53 @@ def test_a_worker_starting_outside_the_lock_is_waited_for_and_idle_ones_are_not_
     assert [f.result(0) for f in futures] == [None, 2]
     stats = pool.statistics()
     assert (stats.submitted, stats.completed, stats.workers) == (2, 2, 0)
+
+
+@pytest.mark.parametrize("replacement_starts", [True, False])
+def test_work_queued_behind_a_worker_that_failed_to_start_still_runs_or_fails(
+    monkeypatch: pytest.MonkeyPatch, replacement_starts: bool
+) -> None:
+    """A task queued while a counted worker's thread was being started (the pool looked
+    full) gets another worker if that start fails, or fails with the pool if none can
+    start: it is never left waiting for nobody."""
+    real_start = threading.Thread.start
+    reached, go = threading.Event(), threading.Event()
+    starts: list[str] = []
+
+    def failing_start(thread: threading.Thread) -> None:
+        if thread.name.startswith("fragile"):
+            starts.append(thread.name)
+            if len(starts) == 1:
+                reached.set()
+                assert go.wait(WAIT)
+                raise RuntimeError("can't start new thread")
+            if not replacement_starts:
+                raise RuntimeError("can't start new thread")
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", failing_start)
+    pool = WorkerPool(1, thread_name_prefix="fragile")
+    first: list[BaseException] = []
+
+    def submit_first() -> None:
+        try:
+            pool.submit(int, "1")
+        except RuntimeError as exc:
+            first.append(exc)
+
+    submitter = threading.Thread(target=submit_first)
+    submitter.start()
+    assert reached.wait(WAIT)
+    queued = pool.submit(int, "2")  # the pool is at max_workers: queued
+    assert pool.statistics().queued == 1
+    go.set()
+    submitter.join(WAIT)
+    assert [str(e) for e in first] == ["can't start new thread"]
+    if replacement_starts:
+        assert queued.result(WAIT) == 2
+    else:
+        with pytest.raises(BrokenPool, match="no worker thread could be started"):
+            queued.result(WAIT)
+    pool.shutdown(wait=True)
+    stats = pool.statistics()
+    assert stats.submitted == stats.completed + stats.failed + stats.cancelled == 1

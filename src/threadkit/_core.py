@@ -68,7 +68,9 @@ Invariants:
       handing it its entry (``_hand_to_idle`` has no point where a handler runs).
     * A worker retires (idle timeout) only under ``lock`` and only while still on
       ``idlers`` (no entry was handed to it). ``alive`` counts the workers that are
-      capacity.
+      capacity, a counted one whose thread is still starting included; if that start
+      fails, entries queued meanwhile get another worker, or the pool breaks and fails
+      them (``_start_failed``).
     * With ``max_queue``, a task is queued only on a free place of ``places``, and its
       place is given back when it leaves the queue (``_places``).
     * ``submitted == completed + failed + cancelled + queued + busy`` whenever the pool
@@ -409,18 +411,22 @@ class Core:
 
     def _drop_oldest(self, entry: Task) -> bool:
         """Cancel the oldest queued task and queue ``entry`` in its place."""
-        with self.lock:
-            self.check_open()
-            victim = take_oldest_task(self.tasks)
+        victim = None
+        try:
+            with self.lock:
+                self.check_open()
+                victim = take_oldest_task(self.tasks)
+                if victim is not None:
+                    self.tasks.put(entry)  # takes over the victim's place
+                    self.submitted += 1
+                    self.cancelled += 1
+        finally:
             if victim is not None:
-                self.tasks.put(entry)  # takes over the victim's place
-                self.submitted += 1
-                self.cancelled += 1
+                victim[0].cancel()  # taken off the queue: resolved, even on an interrupt
         if victim is None:
             # Nothing queued to drop: every place is held by a task in flight (a worker
             # that took one, a submitter about to queue one). One is freed shortly.
             return self._block(entry, wait_forever=True)
-        victim[0].cancel()
         return True
 
     def take_queued(self) -> Task | None:
@@ -429,14 +435,18 @@ class Core:
         For ``WorkerPool._work_queue`` (code that drains ThreadPoolExecutor's queue). Map
         tokens met on the way are put back (``take_oldest_task``).
         """
-        with self.lock:
-            found = take_oldest_task(self.tasks)
-            if found is None:
-                return None
-            if self.places is not None:
-                self.places.give_back()  # the place it held is free again
-            self.cancelled += 1
-        found[0].cancel()
+        found = None
+        try:
+            with self.lock:
+                found = take_oldest_task(self.tasks)
+                if found is None:
+                    return None
+                if self.places is not None:
+                    self.places.give_back()  # the place it held is free again
+                self.cancelled += 1
+        finally:
+            if found is not None:
+                found[0].cancel()  # taken off the queue: resolved, even on an interrupt
         return found
 
     def _run_inline(self, entry: Task) -> None:
@@ -610,16 +620,41 @@ class Core:
 
     def _start(self, ws: WorkerRecord) -> None:
         """Start a reserved worker's thread, the lock not held (see ``_reserve``)."""
-        ws.thread.start()  # type: ignore[union-attr]
-        ws.launched.set()
+        try:
+            ws.thread.start()  # type: ignore[union-attr]
+        finally:
+            ws.launched.set()
 
     def _start_failed(self, ws: WorkerRecord) -> None:
         """After ``_start`` (or the way to it) raised: take the counts back unless the
-        thread runs anyway (an interrupt after its creation)."""
-        if not started_anyway(ws.thread):  # type: ignore[arg-type]
+        thread runs anyway (an interrupt after its creation).
+
+        Other submitters may have queued entries meanwhile, counting on this worker as
+        capacity: another is started for them, or, if none is left alive to take them
+        and none can start, the pool breaks, which fails them.
+        """
+        try:
+            if started_anyway(ws.thread):  # type: ignore[arg-type]
+                return
             with self.lock:
                 self._unreserve(ws)
-        ws.launched.set()
+                if (
+                    self.state != RUNNING
+                    or self.idlers
+                    or self.alive >= self.max_workers
+                    or self.tasks.empty()
+                ):
+                    return
+                try:
+                    self._spawn(None)
+                    return
+                except BaseException as exc:
+                    if self.alive:
+                        return  # the live workers take the queued entries in time
+                    cause: BaseException = exc
+            self.break_pool("no worker thread could be started for queued work", cause)
+        finally:
+            ws.launched.set()
 
     def _unreserve(self, ws: WorkerRecord) -> None:
         """Forget a reserved worker whose thread never started (lock held)."""

@@ -40,7 +40,9 @@ from typing import Any, Final, Generic, final
 
 import attrs
 
+from . import _process
 from ._cancel import CancelToken
+from ._errors import BrokenPool, PoolShutDown
 from ._pool import WorkerPool
 from ._process import innermost_token, node_pool, take_node_pools
 from ._progress import Progress, ProgressArg, make_progress
@@ -126,10 +128,12 @@ def _put_all(
     for item in items:
         try:
             futures.append(pool.put(item))
-        # A setup failed (BrokenPool), close_node_pools() ran (PoolShutDown), or the
-        # interpreter is exiting (a plain RuntimeError, as ThreadPoolExecutor raises then).
-        except RuntimeError as exc:
+        except (BrokenPool, PoolShutDown) as exc:  # a setup failed, or close_node_pools()
             return futures, exc
+        except RuntimeError as exc:
+            if not _process.exiting:
+                raise
+            return futures, exc  # the interpreter is exiting (ThreadPoolExecutor's error)
     return futures, None
 
 

@@ -275,7 +275,8 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
             BrokenPool: The pool is broken.
             QueueFull: The queue is full and the policy is ``"reject"``.
             SubmitTimeout: The queue stayed full for ``submit_timeout`` seconds.
-            RuntimeError: No worker thread could be started (the task will not run).
+            RuntimeError: No worker thread could be started (the task will not run), or
+                the interpreter is exiting (ThreadPoolExecutor's error and words).
         """
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, got {fn!r}")

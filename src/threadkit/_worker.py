@@ -102,7 +102,8 @@ class Worker(Generic[In, Out]):
 
     @property
     def index(self) -> int:
-        """This worker's number in its pool, from 0 in start order (``-1`` outside a pool)."""
+        """This worker's number in its pool, from 0 in the order the pool made its
+        workers (``-1`` outside a pool); a thread that failed to start leaves a gap."""
         return self._tk_index
 
     @property
