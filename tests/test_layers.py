@@ -45,7 +45,7 @@ FLOORS: dict[str, int] = {
     # 5: map runs, running a task, looking at workers, and the limiters
     "_map": 5,
     "_tasks": 5,
-    "_watchdog": 5,
+    "_observe": 5,
     "_sync": 5,
     "_ratelimit": 5,
     # 6: the engine; 7: its face; 8: what stands on pools

@@ -35,25 +35,22 @@ lock, so the invariant holds exactly:
     alive == max_workers``, whenever ``lock`` is free and the pool is running).
 
 Hence no task waits behind a worker that could run it, and work in which every task
-waits for a later one cannot deadlock below ``max_workers``. What keeps the exactness
-cheap is two yields of the GIL (``time.sleep(0)``), each made only after quick tasks,
-and thread starts made outside the lock:
+waits for a later one cannot deadlock below ``max_workers``. Three things keep the
+exactness cheap:
 
-* a worker finding the queue empty after a task quicker than the switch interval yields
-  once before going idle, so a submitter running ahead queues more (or starts the
-  threads it needs) and the worker takes it from the queue instead of every task paying
-  an idle round trip (join the list, be handed the task, be woken). After a longer task
-  every other thread has had its turn, so the yield would find nothing new and, among
-  hundreds of threads, cost a round of them;
-* a submitter about to start a thread, while the tasks last finished were quick, yields
-  once so workers finishing one can become idle first (a burst would otherwise keep the
-  GIL while they wait for it, and a large pool grew to hundreds of threads one idle
-  worker could serve); it stops when a yield spares nothing until a task is handed to
-  an idle worker again;
-* a new worker is counted under the lock (``_reserve``) and its thread started after
-  the lock is released, because a start waits for the new thread to run: workers going
-  idle meanwhile would queue up on the lock. Shutdown and interpreter exit wait until
-  a counted worker's start is over (``WorkerRecord.launched``) before joining it.
+* after a task quicker than the switch interval, a worker finding the queue empty
+  yields the GIL once (``time.sleep(0)``) before going idle, so a submitter running
+  ahead queues more and the worker takes it without an idle round trip (join the list,
+  be handed the task, be woken). After a longer task every other thread had its turn:
+  the yield would find nothing, and among hundreds of threads it costs a round of them;
+* while the tasks last finished were quick, a submitter about to start a thread yields
+  once, so workers finishing one go idle first (a burst keeps the GIL otherwise, and a
+  large pool grew to hundreds of threads one idle worker could serve); it stops when a
+  yield spares nothing, until a task is handed to an idle worker again;
+* a new worker is counted under the lock (``_reserve``) and its thread started once the
+  lock is released: a start waits for the new thread to run, and workers going idle
+  would queue up on the lock. Shutdown and exit wait for a start in progress
+  (``WorkerRecord.launched``) before joining.
 
 Invariants:
     * Every entry put on ``tasks`` is taken exactly once: by a worker (which runs it or,
@@ -97,6 +94,7 @@ from ._futures import TaskFuture
 from ._hooks import HookedFuture, HookSet, PoolHooks, emit, submit_hooked
 from ._locks import new_lock
 from ._map import Chunk, MapRun, count
+from ._observe import count_statistics, snapshot_workers, start_watchdog, wait_for_workers
 from ._places import FULL, STOP, QueuePlaces
 from ._process import pool_numbers, this_thread
 from ._reports import (
@@ -109,7 +107,6 @@ from ._reports import (
 from ._tasks import Task, run_task, take_oldest_task
 from ._text import format_seconds
 from ._threads import set_os_thread_name, started_anyway, unique_name
-from ._watchdog import snapshot_workers, start_watchdog, wait_for_workers
 from ._worker import (
     CANCELLED,
     FAILED,
@@ -902,37 +899,11 @@ class Core:
 
     def statistics(self) -> PoolStatistics:
         """A snapshot of the counters: exact whenever the pool is quiescent."""
-        now = time.monotonic()
         with self.lock:
             late = self.late_cancelled
             while late:
                 self.cancelled += late.popleft()
-            completed, failed, cancelled = self.completed, self.failed, self.cancelled
-            busy = items = len(self.inline)
-            ages: list[float] = []
-            for ws in self.workers:
-                completed += ws.completed
-                failed += ws.failed
-                cancelled += ws.cancelled
-                if ws.task is not None:
-                    busy += 1
-                    items += ws.items
-                    ages.append(now - ws.started)
-            queued = max(0, self.submitted - completed - failed - cancelled - items)
-            return PoolStatistics(
-                max_workers=self.max_workers,
-                workers=len(self.workers),
-                idle=len(self.idlers),
-                busy=busy,
-                queued=queued,
-                submitted=self.submitted,
-                completed=completed,
-                failed=failed,
-                cancelled=cancelled,
-                rejected=self.rejected,
-                oldest_running=max(ages) if ages else None,
-                running_ages=tuple(sorted(ages, reverse=True)),
-            )
+            return count_statistics(self)
 
     def stop_intake_at_exit(self) -> None:
         """Interpreter exit: take no more work; what was accepted still runs."""

@@ -1,6 +1,9 @@
-"""Looking at a pool's workers from outside: snapshots, the watchdog, stragglers.
+"""Looking at a pool from outside: statistics, snapshots, the watchdog, stragglers.
 
-All read the engine's worker records (``WorkerRecord``) and never change them:
+All read the engine's counters and worker records (``WorkerRecord``), never change them:
+
+* ``count_statistics`` adds the engine's totals and the live workers' own counters up
+  into a ``PoolStatistics``, under the engine's lock;
 
 * ``snapshot_workers`` turns the records of live workers, copied under the engine's
   lock, into ``WorkerSnapshot`` values: the task each runs, for how long, and its stack.
@@ -23,7 +26,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._reports import WorkerSnapshot, describe_callable
+from ._reports import PoolStatistics, WorkerSnapshot, describe_callable
 from ._text import format_seconds
 from ._threads import current_frames
 from ._waiting import join_interruptibly
@@ -35,7 +38,14 @@ if TYPE_CHECKING:
     from ._locks import Lock
     from ._worker import WorkerRecord
 
-__all__ = ["Watched", "snapshot_workers", "start_watchdog", "wait_for_workers", "watch"]
+__all__ = [
+    "Watched",
+    "count_statistics",
+    "snapshot_workers",
+    "start_watchdog",
+    "wait_for_workers",
+    "watch",
+]
 
 logger = logging.getLogger("threadkit")
 
@@ -44,10 +54,18 @@ Copied = tuple[threading.Thread, str, Any, float]
 
 
 class Watched(Protocol):
-    """What the watchdog needs of a pool's engine."""
+    """What looking at a pool needs of its engine."""
 
     lock: Lock
     workers: dict[WorkerRecord, None]
+    idlers: list[WorkerRecord]
+    inline: dict[int, Any]
+    max_workers: int
+    submitted: int
+    completed: int
+    failed: int
+    cancelled: int
+    rejected: int
     watchdog: float | None
     watch_stop: threading.Event
     prefix: str
@@ -60,6 +78,36 @@ class Watched(Protocol):
         """Snapshots of the live workers (but ``exclude``) whose task has run
         ``long_running`` seconds."""
         ...
+
+
+def count_statistics(engine: Watched) -> PoolStatistics:
+    """The pool's statistics (the engine's lock held): exact whenever it is quiescent."""
+    now = time.monotonic()
+    completed, failed, cancelled = engine.completed, engine.failed, engine.cancelled
+    busy = items = len(engine.inline)
+    ages: list[float] = []
+    for ws in engine.workers:
+        completed += ws.completed
+        failed += ws.failed
+        cancelled += ws.cancelled
+        if ws.task is not None:
+            busy += 1
+            items += ws.items
+            ages.append(now - ws.started)
+    return PoolStatistics(
+        max_workers=engine.max_workers,
+        workers=len(engine.workers),
+        idle=len(engine.idlers),
+        busy=busy,
+        queued=max(0, engine.submitted - completed - failed - cancelled - items),
+        submitted=engine.submitted,
+        completed=completed,
+        failed=failed,
+        cancelled=cancelled,
+        rejected=engine.rejected,
+        oldest_running=max(ages) if ages else None,
+        running_ages=tuple(sorted(ages, reverse=True)),
+    )
 
 
 def describe_entry(entry: object) -> str | None:
