@@ -9,13 +9,37 @@ tasks reuse idle workers, and elastic pools still retire and grow as documented.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import random
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from helpers import WAIT, Gate, handoff_holds
 from threadkit import BrokenPool, WorkerPool
+
+
+def patch_thread_starts(
+    monkeypatch: pytest.MonkeyPatch, prefix: str, before_start: Callable[[int], None]
+) -> None:
+    """Call ``before_start(n)`` before the ``n``-th start (from 1) of a thread whose name
+    starts with ``prefix``; it may block, or raise as a failed start would."""
+    real_start = threading.Thread.start
+    starts = itertools.count(1)
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name.startswith(prefix):
+            before_start(next(starts))
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+
+
+def refuse_start(n: int) -> None:
+    """A ``before_start`` for ``patch_thread_starts``: no thread can start."""
+    raise RuntimeError("can't start new thread")
 
 
 def wait_until_all_idle(pool: WorkerPool) -> int:
@@ -139,19 +163,14 @@ def test_a_worker_starting_outside_the_lock_is_waited_for_and_idle_ones_are_not_
 ) -> None:
     """A submitter starts a new worker's thread after releasing the engine's lock: workers
     go idle meanwhile, and a shutdown that comes first still waits for that worker."""
-    real_start = threading.Thread.start
     reached, go = threading.Event(), threading.Event()
-    starts: list[str] = []
 
-    def gated_start(thread: threading.Thread) -> None:
-        if thread.name.startswith("gated"):
-            starts.append(thread.name)
-            if len(starts) == 2:  # the pool's second worker
-                reached.set()
-                assert go.wait(WAIT)
-        real_start(thread)
+    def hold_second(n: int) -> None:
+        if n == 2:  # the pool's second worker
+            reached.set()
+            assert go.wait(WAIT)
 
-    monkeypatch.setattr(threading.Thread, "start", gated_start)
+    patch_thread_starts(monkeypatch, "gated", hold_second)
     pool = WorkerPool(2, thread_name_prefix="gated", max_queue=max_queue)
     first = Gate()
     futures = [pool.submit(first)]
@@ -193,22 +212,17 @@ def test_work_queued_behind_a_worker_that_failed_to_start_still_runs_or_fails(
     """A task queued while a counted worker's thread was being started (the pool looked
     full) gets another worker if that start fails, or fails with the pool if none can
     start: it is never left waiting for nobody."""
-    real_start = threading.Thread.start
     reached, go = threading.Event(), threading.Event()
-    starts: list[str] = []
 
-    def failing_start(thread: threading.Thread) -> None:
-        if thread.name.startswith("fragile"):
-            starts.append(thread.name)
-            if len(starts) == 1:
-                reached.set()
-                assert go.wait(WAIT)
-                raise RuntimeError("can't start new thread")
-            if not replacement_starts:
-                raise RuntimeError("can't start new thread")
-        real_start(thread)
+    def fail_first(n: int) -> None:
+        if n == 1:
+            reached.set()
+            assert go.wait(WAIT)
+            refuse_start(n)
+        if not replacement_starts:
+            refuse_start(n)
 
-    monkeypatch.setattr(threading.Thread, "start", failing_start)
+    patch_thread_starts(monkeypatch, "fragile", fail_first)
     pool = WorkerPool(1, thread_name_prefix="fragile")
     first: list[BaseException] = []
 
@@ -234,3 +248,39 @@ def test_work_queued_behind_a_worker_that_failed_to_start_still_runs_or_fails(
     pool.shutdown(wait=True)
     stats = pool.statistics()
     assert stats.submitted == stats.completed + stats.failed + stats.cancelled == 1
+
+
+@pytest.mark.parametrize("replacement_starts", [True, False])
+def test_a_worker_that_crashes_with_work_queued_is_replaced_or_the_pool_breaks(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, replacement_starts: bool
+) -> None:
+    """ALIVE: a worker dying of a threadkit bug fails its own task; work queued behind it
+    gets a new worker, or, if none can start, fails with the broken pool."""
+    # The engine's own task runner is what crashes here.
+    from threadkit._tasks import run_task as real_run_task
+
+    gate = Gate()
+
+    def crashing_run_task(entry: Any, *args: Any) -> int:
+        if entry[1] is gate:
+            gate(None)
+            raise AssertionError("a bug in the worker loop")
+        return real_run_task(entry, *args)
+
+    monkeypatch.setattr("threadkit._core.run_task", crashing_run_task)
+    pool = WorkerPool(1, thread_name_prefix="crashing")
+    doomed = pool.submit(gate)
+    assert gate.started.wait(WAIT)
+    queued = pool.submit(int, "7")  # at max_workers, the only worker busy: queued
+    if not replacement_starts:
+        patch_thread_starts(monkeypatch, "crashing", refuse_start)
+    gate.open()
+    with pytest.raises(RuntimeError, match="the worker running this task crashed"):
+        doomed.result(WAIT)
+    if replacement_starts:
+        assert queued.result(WAIT) == 7
+    else:
+        with pytest.raises(BrokenPool, match="no replacement could be started"):
+            queued.result(WAIT)
+    pool.shutdown(wait=True)
+    assert "crashed; threadkit bug" in caplog.text

@@ -578,13 +578,11 @@ class Core:
         on failure (rare paths: map feeds, replacing a crashed worker)."""
         ws = self._reserve(first)
         try:
-            ws.thread.start()  # type: ignore[union-attr]
+            self._start(ws)
         except BaseException:
             if not started_anyway(ws.thread):  # type: ignore[arg-type]
                 self._unreserve(ws)
             raise
-        finally:
-            ws.launched.set()
 
     def _reserve(self, first: object) -> WorkerRecord:
         """Count a new worker whose first entry is ``first`` (lock held); ``_start`` starts it.
@@ -627,31 +625,39 @@ class Core:
         thread runs anyway (an interrupt after its creation).
 
         Other submitters may have queued entries meanwhile, counting on this worker as
-        capacity: another is started for them, or, if none is left alive to take them
-        and none can start, the pool breaks, which fails them.
+        capacity (``_keep_queue_served``).
         """
         try:
             if started_anyway(ws.thread):  # type: ignore[arg-type]
                 return
             with self.lock:
                 self._unreserve(ws)
-                if (
-                    self.state != RUNNING
-                    or self.idlers
-                    or self.alive >= self.max_workers
-                    or self.tasks.empty()
-                ):
-                    return
-                try:
-                    self._spawn(None)
-                    return
-                except BaseException as exc:
-                    if self.alive:
-                        return  # the live workers take the queued entries in time
-                    cause: BaseException = exc
-            self.break_pool("no worker thread could be started for queued work", cause)
+                cause = self._keep_queue_served()
+            if cause is not None:
+                self.break_pool("no worker thread could be started for queued work", cause)
         finally:
             ws.launched.set()
+
+    def _keep_queue_served(self) -> BaseException | None:
+        """After the pool lost a worker it counted on (lock held): if entries wait in the
+        queue with nobody idle and room to grow, start a worker for them.
+
+        Returns the error to break the pool with when none could start and no worker is
+        left alive to take them (the caller breaks it, after releasing the lock).
+        """
+        if (
+            self.state != RUNNING
+            or self.idlers
+            or self.alive >= self.max_workers
+            or self.tasks.empty()
+        ):
+            return None
+        try:
+            self._spawn(None)
+        except BaseException as exc:
+            if not self.alive:
+                return exc
+        return None  # started, or the live workers take the queued entries in time
 
     def _unreserve(self, ws: WorkerRecord) -> None:
         """Forget a reserved worker whose thread never started (lock held)."""
@@ -721,14 +727,9 @@ class Core:
             ws.completed = ws.failed = ws.cancelled = 0
             if not ws.retiring:
                 self.alive -= 1
-            if not (crashed and self.state == RUNNING and self.alive == 0):
-                return
-            try:
-                self._spawn(None)
-                return
-            except BaseException as exc:
-                cause: BaseException = exc
-        self.break_pool("a worker died and no replacement could be started", cause)
+            cause = self._keep_queue_served() if crashed else None
+        if cause is not None:
+            self.break_pool("a worker died and no replacement could be started", cause)
 
     def break_pool(self, message: str, cause: BaseException | None) -> None:
         """Mark the pool broken and fail everything queued, chained to ``cause``."""
