@@ -190,7 +190,9 @@ class Core:
         self.task_ids = itertools.count()  # hooks only (next() is atomic, even without a GIL)
         self.map_ids = itertools.count()  # hooks only
         self.late_cancelled: deque[int] = deque()  # counts from lock-free paths (appends)
-        self.watch_stop = threading.Event()
+        # Stops the watchdog (a put: a C call, so a Ctrl-C cannot leave a lock held, as
+        # it can inside threading.Event.set, whose Condition.__enter__ is Python code).
+        self.watch_stop: queue.SimpleQueue[None] = queue.SimpleQueue()
 
         # -- guarded by `lock` --------------------------------------------------------------
         self.lock = new_lock()
@@ -618,7 +620,7 @@ class Core:
         try:
             ws.thread.start()  # type: ignore[union-attr]
         finally:
-            ws.launched.set()
+            ws.launched = True
 
     def _start_failed(self, ws: WorkerRecord) -> None:
         """After ``_start`` (or the way to it) raised: take the counts back unless the
@@ -636,7 +638,7 @@ class Core:
             if cause is not None:
                 self.break_pool("no worker thread could be started for queued work", cause)
         finally:
-            ws.launched.set()
+            ws.launched = True
 
     def _keep_queue_served(self) -> BaseException | None:
         """After the pool lost a worker it counted on (lock held): if entries wait in the
@@ -860,7 +862,7 @@ class Core:
         timeout: float | None,
     ) -> ShutdownReport:
         """The part of shutdown that runs without the lock: resolve, then wait."""
-        self.watch_stop.set()
+        self.watch_stop.put(None)
         cancelled = 0
         dropped: list[DroppedTask] = []
         for fut, fn, args, kwargs, _ in tasks:

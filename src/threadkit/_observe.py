@@ -21,6 +21,7 @@ The engine is seen through the small ``Watched`` protocol.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import traceback
@@ -67,7 +68,7 @@ class Watched(Protocol):
     cancelled: int
     rejected: int
     watchdog: float | None
-    watch_stop: threading.Event
+    watch_stop: queue.SimpleQueue[None]
     prefix: str
 
     watch_thread: threading.Thread | None
@@ -147,12 +148,17 @@ def snapshot_workers(
 
 def watch(engine: Watched) -> None:
     """Warn, once per task, about tasks running longer than ``engine.watchdog`` seconds,
-    until ``engine.watch_stop`` is set."""
+    until something is put on ``engine.watch_stop``."""
     threshold = engine.watchdog
     assert threshold is not None
     interval = min(1.0, max(0.005, threshold / 4))
     reported: set[tuple[str, float]] = set()  # (thread name, exact start) of a task
-    while not engine.watch_stop.wait(interval):
+    while True:
+        try:
+            engine.watch_stop.get(timeout=interval)
+            return  # the pool shut down
+        except queue.Empty:
+            pass
         try:
             now = time.monotonic()
             with engine.lock:

@@ -810,9 +810,7 @@ class WorkerPool(ThreadPoolExecutor, Generic[In, Out]):
         # exited are not in it, and changing the set changes nothing.
         core = self._core
         with core.lock:
-            return {
-                ws.thread for ws in core.workers if ws.thread is not None and ws.launched.is_set()
-            }
+            return {ws.thread for ws in core.workers if ws.thread is not None and ws.launched}
 
     @property
     def _work_queue(self) -> WorkQueueView:  # type: ignore[override]

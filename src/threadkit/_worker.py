@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any, Final, Generic
 
 from typing_extensions import TypeVar
 
-from ._waiting import wait_slice
-
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
@@ -236,7 +234,10 @@ class WorkerRecord:
         self.name = name
         self.index = index
         self.thread: threading.Thread | None = None
-        self.launched = threading.Event()  # set once its start is over (started or not)
+        # True once its start is over (started or not). A flag that waiters poll, not an
+        # Event: Event.set takes a lock in Python code, which a Ctrl-C in the starting
+        # (main) thread could leave held.
+        self.launched = False
         self.first: Any = None  # the entry a new worker starts with (handed over once)
         self.task: object = None  # the entry being run, or None
         self.items = 0  # tasks/map items in `task`
@@ -257,16 +258,16 @@ def started_threads(
     """The threads of ``records`` that started, each looked at once its start is over.
 
     A submitter starts a new worker's thread after releasing the engine's lock, so a
-    record can be seen before its thread exists (joining it then would raise). Waits
-    until ``deadline`` (``time.monotonic()``) at most, in slices on the main thread.
+    record can be seen before its thread exists (joining it then would raise). Polls
+    its ``launched`` flag until ``deadline`` (``time.monotonic()``) at most; the wait is
+    rare and short, and a sleep is interruptible everywhere.
     """
     threads: list[threading.Thread] = []
     for ws in records:
-        while not ws.launched.is_set():
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+        while not ws.launched:  # a thread start takes well under a millisecond
+            if deadline is not None and time.monotonic() >= deadline:
                 break
-            ws.launched.wait(wait_slice(remaining))
+            time.sleep(0.0005)
         if ws.thread is not None and ws.thread.ident is not None:
             threads.append(ws.thread)
     return threads
