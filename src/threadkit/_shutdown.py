@@ -483,8 +483,14 @@ class GracefulShutdown:
         tb: TracebackType | None,
     ) -> None:
         # First: from here on a first signal starts the graceful sequence (see _leave).
-        self._enter_phase(_LEAVING)
+        # While the block's scope is forgotten it is only recorded, as while entering,
+        # and _leave picks it up: raised inside pop_scope's lock it would escape the
+        # block as a bare KeyboardInterrupt before the leaving has begun. (The writes of
+        # _enter_phase, inlined: a call would be a frame where a signal is raised.)
+        self._phase = _LEAVING
+        self._relay.stage = RECORD
         pop_scope(self._adopt_pool)
+        self._relay.stage = _STAGES[_LEAVING]
         started = time.monotonic()
         try:
             summary, outcome = self._leave(exc, started)
